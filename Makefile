@@ -1,0 +1,40 @@
+# Two commands on a fresh machine: `make demo` and `make test`.  Each installs
+# what it needs into .venv first (only when pyproject.toml changed).
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint bench install clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[emulator,test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# The quickstart notebook, executed headless against the embedded emulator
+# (no key, no network, no money).  `make demo LIVE=1` uses the real API with
+# XENODIA_API_KEY instead, and says so first.
+demo: $(STAMP)
+	$(PY) notebooks/run_demo.py $(if $(LIVE),--live,)
+
+test: $(STAMP)
+	$(PY) -m ruff check xenodia_jupyter tests bench notebooks
+	$(PY) -m mypy
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check xenodia_jupyter tests bench notebooks
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf build xenodia_outputs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,136 @@
+"""Xenodia's gpt-image-2 in Jupyter.
+
+    import xenodia_jupyter as xj
+
+    result = xj.generate("a red bicycle", aspect_ratio="16:9", resolution="2K")
+    result.image                       # a PIL image; result.paths: the saved files
+    client = xj.Client(budget_usd=1.00)
+    async with xj.AsyncClient() as aclient: ...
+    xj.generate_many(prompts, concurrency=8)
+    xj.recover(); xj.history(); xj.panel()
+
+    %load_ext xenodia_jupyter          # then: %%xenodia -a 16:9 -r 2K -o hero
+
+Importing this package is cheap: the names below load their modules (and
+httpx, Pillow, ipywidgets) on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Client": "client",
+    "AsyncClient": "client",
+    "GenerationResult": "results",
+    "ResultList": "results",
+    "ModelInfo": "rules",
+    "XenodiaError": "errors",
+    "InvalidRequestError": "errors",
+    "BudgetExceededError": "errors",
+    "APIError": "errors",
+    "AuthenticationError": "errors",
+    "PaymentRequiredError": "errors",
+    "NotFoundError": "errors",
+    "RateLimitError": "errors",
+    "UpstreamError": "errors",
+    "APIConnectionError": "errors",
+    "GenerationFailedError": "errors",
+    "TaskTimeoutError": "errors",
+}
+
+__all__ = [*_LAZY, "generate", "generate_many", "recover", "history", "panel", "default_client"]
+
+if TYPE_CHECKING:
+    from .client import AsyncClient, Client
+    from .errors import (
+        APIConnectionError,
+        APIError,
+        AuthenticationError,
+        BudgetExceededError,
+        GenerationFailedError,
+        InvalidRequestError,
+        NotFoundError,
+        PaymentRequiredError,
+        RateLimitError,
+        TaskTimeoutError,
+        UpstreamError,
+        XenodiaError,
+    )
+    from .results import GenerationResult, ResultList
+    from .rules import ModelInfo
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xenodia_jupyter' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+# The default client ---------------------------------------------------------------
+# Built on first use and rebuilt when XENODIA_API_KEY, XENODIA_BASE_URL or
+# XENODIA_OUTPUT_DIR change, so a notebook can point at the emulator at any time.
+
+_default: tuple[tuple[str | None, ...], Client] | None = None
+_default_lock = threading.Lock()
+
+
+def default_client() -> Client:
+    """The client behind the module-level functions."""
+    global _default
+    from .client import Client
+
+    env = tuple(os.environ.get(k) for k in ("XENODIA_API_KEY", "XENODIA_BASE_URL", "XENODIA_OUTPUT_DIR"))
+    with _default_lock:
+        if _default is None or _default[0] != env:
+            if _default is not None:
+                _default[1].close()
+            _default = (env, Client())
+        return _default[1]
+
+
+def generate(prompt: str, references: object = None, **kwargs: Any) -> GenerationResult:
+    """Generate with the default client; see `Client.generate`."""
+    return default_client().generate(prompt, references, **kwargs)
+
+
+def generate_many(prompts: Any, concurrency: int = 8, **common: Any) -> ResultList:
+    """One generation per prompt, `concurrency` at once, results in input order;
+    failed items hold their `XenodiaError`.  See `Client.generate_many`."""
+    return default_client().generate_many(prompts, concurrency, **common)
+
+
+def recover(**kwargs: Any) -> ResultList:
+    """Finish every journaled generation that was paid for but not saved (no new POST)."""
+    return default_client().recover(**kwargs)
+
+
+def history(limit: int | None = None) -> ResultList:
+    """Past generations from the journal, newest first."""
+    return default_client().history(limit)
+
+
+def panel(**kwargs: Any) -> Any:
+    """The generation studio widget (also `%xenodia panel`)."""
+    from .jupyter.panel import Panel
+
+    return Panel(**kwargs)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext xenodia_jupyter`: registers `%%xenodia` and `%xenodia`."""
+    from .jupyter.magics import XenodiaMagics
+
+    ipython.register_magics(XenodiaMagics)

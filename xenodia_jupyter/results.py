@@ -1,0 +1,182 @@
+"""What a generation gives back: files on disk, images loaded only when touched,
+and a small thumbnail view for notebooks (never the full-size PNG)."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+THUMBNAIL_SIZE = 256
+
+
+@dataclass(eq=False)
+class GenerationResult:
+    """One generation call: its images (lazy PIL images over the saved files),
+    the URLs the API returned, the task id and what it cost."""
+
+    prompt: str
+    urls: list[str]
+    paths: list[Path]
+    task_id: str | None = None
+    cost_usd: float | None = None
+    request_id: str | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    created_at: float | None = None
+    journal_id: str | None = None
+    task_ids: list[str] = field(default_factory=list)
+    preview_size: int = field(default=THUMBNAIL_SIZE, repr=False)
+    _images: list[Image.Image] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.task_ids and self.task_id:
+            self.task_ids = [self.task_id]
+
+    @property
+    def images(self) -> list[Image.Image]:
+        """The images as PIL objects.  Opening reads only the file header; pixels
+        are decoded when first used."""
+        if self._images is None:
+            from PIL import Image
+
+            self._images = [Image.open(p) for p in self.paths]
+        return self._images
+
+    @property
+    def image(self) -> Image.Image:
+        """The first image."""
+        images = self.images
+        if not images:
+            raise IndexError("this result holds no image")
+        return images[0]
+
+    @property
+    def path(self) -> Path:
+        return self.paths[0]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __iter__(self) -> Iterator[Image.Image]:
+        return iter(self.images)
+
+    def __getitem__(self, index: int) -> Image.Image:
+        return self.images[index]
+
+    def __xenodia_references__(self) -> list[Path]:
+        """Used as a reference, a result sends its saved files unchanged."""
+        return list(self.paths)
+
+    def thumbnail(self, index: int = 0, size: int = THUMBNAIL_SIZE) -> bytes:
+        """A small JPEG of one image, made from the file on disk."""
+        return make_thumbnail(self.paths[index], size)
+
+    def __repr__(self) -> str:
+        parts = [f"{len(self.paths)} image{'s' if len(self.paths) != 1 else ''}"]
+        if self.task_id:
+            parts.append(f"task_id={self.task_id!r}")
+        if self.cost_usd is not None:
+            parts.append(f"cost_usd={self.cost_usd:.2f}")
+        prompt = self.prompt if len(self.prompt) <= 50 else self.prompt[:47] + "..."
+        return f"<GenerationResult {' '.join(parts)} prompt={prompt!r}>"
+
+    def _repr_html_(self) -> str:
+        return render_html([self], self.preview_size)
+
+    def _caption(self) -> str:
+        bits = []
+        if self.paths and self.paths[0].exists():
+            try:
+                w, h = self.image.size
+                bits.append(f"{w}x{h}")
+            except OSError:
+                pass
+        if self.task_id:
+            bits.append(self.task_id)
+        if self.cost_usd is not None:
+            bits.append(f"${self.cost_usd:.2f}")
+        return " · ".join(bits)
+
+
+def make_thumbnail(path: str | os.PathLike[str], size: int = THUMBNAIL_SIZE) -> bytes:
+    """Decode as little as possible: `draft` lets JPEG decode at a fraction of
+    its size, and `reduce` shrinks by an integer factor before the final, small
+    resample."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im.draft("RGB", (size, size))
+        factor = max(1, min(im.size) // (size * 2))
+        small = im.reduce(factor) if factor > 1 else im.copy()
+    small.thumbnail((size, size), Image.Resampling.BILINEAR)
+    if small.mode not in ("RGB", "L"):
+        small = small.convert("RGB")
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
+def _file_href(path: Path) -> str:
+    try:
+        rel = os.path.relpath(path)
+    except ValueError:
+        rel = str(path)
+    return html.escape(rel.replace(os.sep, "/"), quote=True)
+
+
+def render_html(results: list[GenerationResult], size: int = THUMBNAIL_SIZE) -> str:
+    """Thumbnails with captions and links to the full files."""
+    cells = []
+    for result in results:
+        for index, path in enumerate(result.paths):
+            try:
+                data = base64.b64encode(make_thumbnail(path, size)).decode()
+                img = f'<img src="data:image/jpeg;base64,{data}" style="max-width:{size}px;max-height:{size}px;display:block"/>'
+            except OSError:
+                img = f'<div style="width:{size}px;color:#a00">missing file</div>'
+            caption = html.escape(result._caption()) if index == 0 else ""
+            cells.append(
+                f'<figure style="margin:4px;display:inline-block;vertical-align:top">'
+                f'<a href="{_file_href(path)}" target="_blank" title="{html.escape(result.prompt, quote=True)}">{img}</a>'
+                f'<figcaption style="font-size:11px;max-width:{size}px;color:#555">'
+                f"{html.escape(_short(result.prompt))}<br/>{caption}</figcaption></figure>"
+            )
+    if not cells:
+        return "<em>no images</em>"
+    return '<div class="xenodia-result" style="display:flex;flex-wrap:wrap">' + "".join(cells) + "</div>"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class ResultList(list):
+    """A list of results (from `history()` or `generate_many`) that shows itself as
+    one grid of thumbnails."""
+
+    def _repr_html_(self) -> str:
+        return render_html([r for r in self if isinstance(r, GenerationResult)])
+
+    def __repr__(self) -> str:
+        ok = sum(isinstance(r, GenerationResult) for r in self)
+        return f"<{len(self)} results: {ok} ok, {len(self) - ok} failed>"
+
+
+def result_metadata(result: GenerationResult) -> dict[str, Any]:
+    return {
+        "prompt": result.prompt,
+        "aspect_ratio": result.aspect_ratio,
+        "resolution": result.resolution,
+        "task_id": result.task_id,
+        "urls": result.urls,
+        "cost_usd": result.cost_usd,
+    }
