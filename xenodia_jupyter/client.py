@@ -335,31 +335,40 @@ class AsyncClient:
             _result_from_entry(e) for e in self.store.journal.entries(limit=limit) if e.state == SAVED and e.paths
         )
 
-    async def recover(self, *, timeout: float | None = None) -> ResultList:
+    async def recover(self, *, timeout: float | None = None, concurrency: int = 8) -> ResultList:
         """Finish every journaled generation that was (or may have been) paid for
         but not saved: poll its task (no new POST), download and save.  Returns
         the recovered results and, in place of those that could not be finished,
-        the error that stopped them (which is also journaled)."""
-        outcomes: ResultList = ResultList()
-        for entry in self.store.journal.entries():
-            if not entry.recoverable or not protocol.same_origin(entry.base_url, self.base_url):
-                continue
-            try:
-                if entry.task_id:
-                    outcomes.append(await self.retrieve(entry.task_id, timeout=timeout))
-                else:  # an older-style 200 answer: the URLs are all there is
+        the error that stopped them (also journaled).  A task still running
+        after `timeout` seconds is left in the journal for next time."""
+        gate = asyncio.Semaphore(concurrency)
+        entries = [
+            e
+            for e in self.store.journal.entries()
+            if e.recoverable and protocol.same_origin(e.base_url, self.base_url)
+        ]
+
+        async def one(entry: JournalEntry) -> GenerationResult | XenodiaError:
+            async with gate:
+                try:
+                    if entry.task_id:
+                        return await self.retrieve(entry.task_id, timeout=timeout)
+                    # An older-style 200 answer: its URLs are all there is.
                     task = Task(task_id=None, state="success", progress=100, urls=entry.urls)
-                    outcomes.append(
-                        await self._finish(
-                            task, entry.id, prompt=entry.prompt, params=entry.params,
-                            price=entry.cost_usd or 0.0, deadline=time.monotonic() + (timeout or self.timeout),
-                            on_progress=None,
-                        )
+                    return await self._finish(
+                        task,
+                        entry.id,
+                        prompt=entry.prompt,
+                        params=entry.params,
+                        price=entry.cost_usd or 0.0,
+                        deadline=time.monotonic() + (self.timeout if timeout is None else timeout),
+                        on_progress=None,
                     )
-            except XenodiaError as exc:
-                self.store.journal.update(entry.id, error=_describe(exc))
-                outcomes.append(exc)
-        return outcomes
+                except XenodiaError as exc:
+                    self.store.journal.update(entry.id, error=_describe(exc))
+                    return exc
+
+        return ResultList(await asyncio.gather(*(one(e) for e in entries)))
 
     # Steps of a generation ----------------------------------------------------------
 

@@ -1,0 +1,216 @@
+"""`%%xenodia` and `%xenodia` in a real kernel (nbclient) against the emulator."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbkernel import KernelSession, error_output, html, mime_types, text
+
+from xenodia_jupyter.emulator import Emulator
+
+KEY = "magic-test-secret-key-7f3a9c"
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emulator]:
+    with Emulator(latency=0.3, poll_interval_ms=30) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def kernel(emu: Emulator, tmp_path_factory: pytest.TempPathFactory) -> Iterator[KernelSession]:
+    cwd = tmp_path_factory.mktemp("magic")
+    env = {"XENODIA_API_KEY": KEY, "XENODIA_BASE_URL": emu.base_url, "XENODIA_OUTPUT_DIR": str(cwd / "out")}
+    with KernelSession(cwd, env) as session:
+        session.run("import sys; before = set(sys.modules)\n%load_ext xenodia_jupyter")
+        yield session
+
+
+@pytest.fixture(autouse=True)
+def _fresh_emulator(emu: Emulator) -> None:
+    emu.reset()
+
+
+def test_loading_the_extension_imports_nothing_heavy(kernel: KernelSession) -> None:
+    loaded = kernel.value("sorted(m for m in set(sys.modules) - before if m.split('.')[0] in ('httpx', 'PIL', 'ipywidgets', 'numpy', 'httpcore'))")
+    assert loaded == []
+
+
+def test_help_is_built_from_the_options(kernel: KernelSession) -> None:
+    doc = text(kernel.run("print(get_ipython().find_cell_magic('xenodia').__doc__)"))
+    for option in ("--aspect-ratio", "--resolution", "--ref", "--out", "--background", "--dry-run", "--timeout", "--no-display"):
+        assert option in doc
+
+
+def test_the_cell_value_is_the_result_with_a_small_thumbnail(kernel: KernelSession, emu: Emulator) -> None:
+    cell = kernel.run("%%xenodia\nA red bicycle")
+    assert "text/html" in mime_types(cell)
+    assert "image/png" not in mime_types(cell)
+    page = html(cell)
+    assert "data:image/jpeg;base64," in page
+    assert len(json.dumps(cell.outputs)) < 60_000
+    assert "A red bicycle" in page
+    assert emu.last_generation["fields"]["prompt"] == "A red bicycle"
+    assert kernel.value("type(_).__name__") == "GenerationResult"
+    count = cell.execution_count
+    assert kernel.value(f"Out[{count}] is _") is True
+
+
+def test_out_binds_the_result_and_a_trailing_semicolon_silences_it(kernel: KernelSession) -> None:
+    cell = kernel.run("%%xenodia -o quiet_one\nNothing shown;")
+    assert not any(o.output_type == "execute_result" for o in cell.outputs)
+    assert kernel.value("quiet_one.prompt") == "Nothing shown"
+
+
+def test_aspect_ratio_resolution_and_config_defaults(kernel: KernelSession) -> None:
+    kernel.run("%%xenodia -a 16:9 -r 2K -o wide\nwide")
+    assert kernel.value("wide.image.size") == (2048, 1152)
+    kernel.run('%config XenodiaMagics.resolution = "2K"\n%config XenodiaMagics.aspect_ratio = "3:4"')
+    try:
+        kernel.run("%%xenodia -o tall\ntall")
+        assert kernel.value("tall.image.size") == (1536, 2048)
+    finally:
+        kernel.run("%config XenodiaMagics.resolution = None\n%config XenodiaMagics.aspect_ratio = None")
+
+
+def test_prompt_interpolation_in_the_kernel(kernel: KernelSession, emu: Emulator) -> None:
+    kernel.run('product = {"name": "teapot"}\nitems = ["lamp"]')
+    kernel.run("%%xenodia -o p\nA {product['name']} and a {items[0]}, styled as {\"json\": true}")
+    assert emu.last_generation["fields"]["prompt"] == 'A teapot and a lamp, styled as {"json": true}'
+    failed = kernel.run("%%xenodia\nA {no_such_name}", expect_error=True)
+    assert "no_such_name" in error_output(failed)["evalue"]
+    assert emu.stats.generate_posts == 1
+
+
+def test_references_from_variables_paths_urls_and_earlier_results(kernel: KernelSession, emu: Emulator) -> None:
+    kernel.run(
+        "from PIL import Image\n"
+        "sketch = Image.new('RGB', (64, 48), 'navy')\n"
+        "shots = [Image.new('RGBA', (32, 32), (255, 0, 0, 128))]\n"
+        "sketch.save('sketch_file.png')"
+    )
+    kernel.run("%%xenodia -i sketch -i shots[0] -i sketch_file.png -o combo\nCombine them")
+    files = emu.last_generation["files"]
+    assert [f["content_type"] for f in files] == ["image/png"] * 3
+    kernel.run("%%xenodia -i combo -i _\nFrom the last result")
+    assert len(emu.last_generation["files"]) == 2
+    kernel.run(f"%%xenodia -i {emu.cdn_url}/refs/sample.png\nFrom a URL")
+    assert emu.last_generation["image_input"] == [f"{emu.cdn_url}/refs/sample.png"]
+
+
+def test_n_runs_calls_at_once_into_one_result(kernel: KernelSession, emu: Emulator) -> None:
+    kernel.run("%%xenodia -n 3 -o three\nThree at once")
+    assert kernel.value("len(three.paths)") == 3
+    assert kernel.value("len(set(three.task_ids))") == 3
+    assert kernel.value("round(three.cost_usd, 2)") == 0.21
+    assert emu.stats.billed_calls == 3
+
+
+def test_dry_run_shows_the_request_and_price_and_sends_nothing(kernel: KernelSession, emu: Emulator) -> None:
+    cell = kernel.run("%%xenodia --dry-run -a 1:1 -r 2K -i sketch -n 2\nJust checking")
+    shown = html(cell) + text(cell)
+    assert "nothing sent" in shown and "0.14" in shown and "PIL image" in shown
+    assert emu.stats.generate_posts == 0
+
+
+def test_rule_violations_and_bad_options_fail_the_cell_before_sending(kernel: KernelSession, emu: Emulator) -> None:
+    failed = kernel.run("%%xenodia -a 1:1 -r 4K\nToo big", expect_error=True)
+    error = error_output(failed)
+    assert error["ename"] == "InvalidRequestError"
+    assert "resolution" in error["evalue"] and "4K" in error["evalue"]
+    assert len(error["traceback"]) == 1, "a rule violation gets a one-line traceback"
+    failed = kernel.run("%%xenodia --bogus\nx", expect_error=True)
+    assert error_output(failed)["ename"] == "UsageError"
+    failed = kernel.run("%xenodia dance", expect_error=True)
+    assert "models, history, recover, panel" in error_output(failed)["evalue"]
+    assert emu.stats.generate_posts == 0
+
+
+def test_api_errors_fail_the_cell_with_the_servers_words(kernel: KernelSession, emu: Emulator) -> None:
+    emu.inject("generate", "status", status=402)
+    failed = kernel.run("%%xenodia\nNo money", expect_error=True)
+    error = error_output(failed)
+    assert error["ename"] == "PaymentRequiredError"
+    assert "402" in error["evalue"]
+    assert len(error["traceback"]) == 1
+    assert "PaymentRequiredError" in html(failed)  # shown in the progress line too
+
+
+def test_timeout_fails_the_cell_and_names_the_task(kernel: KernelSession, emu: Emulator) -> None:
+    emu.next_task("stuck")
+    failed = kernel.run("%%xenodia --timeout 0.5\nStuck", expect_error=True)
+    error = error_output(failed)
+    assert error["ename"] == "TaskTimeoutError" and "task_" in error["evalue"]
+
+
+def test_models_history_and_recover_subcommands(kernel: KernelSession, emu: Emulator) -> None:
+    emu.next_task("stuck")
+    kernel.run("%%xenodia --timeout 0.3\nStill going", expect_error=True)
+    models = html(kernel.run("%xenodia models"))
+    assert "16:9" in models and "$0.07" in models and "model discovery" in models
+    history = kernel.run("%xenodia history")
+    assert "data:image/jpeg;base64," in html(history)
+    recovered = text(kernel.run("%xenodia recover --timeout 0.5"))
+    assert "Not recovered: TaskTimeoutError" in recovered  # still running: it stays journaled
+
+
+def test_background_returns_at_once_and_binds_when_done(kernel: KernelSession) -> None:
+    cell = kernel.run("%%xenodia --background -o later\nIn the background")
+    assert "later" not in kernel.value("list(globals())")
+    kernel.run(
+        "import asyncio\nfor _ in range(200):\n    if 'later' in globals(): break\n    await asyncio.sleep(0.05)"
+    )
+    assert kernel.value("later.prompt") == "In the background"
+    assert "data:image/jpeg;base64," in html(cell), "the placeholder was replaced by the preview"
+
+
+def test_a_background_job_progresses_while_a_blocking_cell_waits(kernel: KernelSession) -> None:
+    kernel.run("%%xenodia --background -o bg_job\nStarted first")
+    kernel.run("%%xenodia -o fg_job\nStarted second")
+    assert kernel.value("'bg_job' in globals() and bg_job.created_at < fg_job.created_at") is True
+
+
+def test_background_errors_are_shown_in_their_placeholder(kernel: KernelSession, emu: Emulator) -> None:
+    emu.inject("generate", "status", status=502)
+    cell = kernel.run("%%xenodia --background -o never\nWill fail")
+    kernel.run("import asyncio\nawait asyncio.sleep(1.0)")
+    assert "UpstreamError" in html(cell)
+    assert "never" not in kernel.value("list(globals())")
+
+
+def test_the_saved_notebook_has_no_key_and_stays_small(kernel: KernelSession, tmp_path: Path) -> None:
+    path = tmp_path / "session.ipynb"
+    nbformat.write(kernel.nb, path)
+    saved = path.read_text()
+    assert KEY not in saved
+    assert len(saved) < 1_000_000
+
+
+def test_interrupt_then_recover_without_a_second_post(tmp_path: Path) -> None:
+    with Emulator(latency=3.0, poll_interval_ms=50) as emu:
+        env = {"XENODIA_API_KEY": KEY, "XENODIA_BASE_URL": emu.base_url, "XENODIA_OUTPUT_DIR": str(tmp_path / "out")}
+        with KernelSession(tmp_path, env) as kernel:
+            kernel.run("%load_ext xenodia_jupyter")
+
+            def interrupt_after_the_post() -> None:
+                deadline = time.monotonic() + 30
+                while emu.stats.billed_calls == 0 and time.monotonic() < deadline:
+                    time.sleep(0.02)
+                time.sleep(0.2)
+                kernel.interrupt()
+
+            threading.Thread(target=interrupt_after_the_post, daemon=True).start()
+            failed = kernel.run("%%xenodia -o lost\nInterrupted while waiting", expect_error=True)
+            assert error_output(failed)["ename"] == "KeyboardInterrupt"
+            assert "%xenodia recover" in text(failed) and "task_" in text(failed)
+
+            recovered = kernel.run("recovered = %xenodia recover\nrecovered")
+            assert "data:image/jpeg;base64," in html(recovered)
+            assert kernel.value("recovered[0].prompt") == "Interrupted while waiting"
+            assert emu.stats.generate_posts == 1 and emu.stats.billed_calls == 1

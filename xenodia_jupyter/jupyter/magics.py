@@ -1,0 +1,361 @@
+"""`%%xenodia` (generate from the cell body) and `%xenodia` (subcommands).
+
+Loading is cheap: this module imports only what IPython has already loaded;
+the client, Pillow, httpx and ipywidgets are imported on first use.
+"""
+
+from __future__ import annotations
+
+import glob
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Float, Int, Unicode
+
+if TYPE_CHECKING:
+    from ..client import AsyncClient, PreparedGeneration
+    from ..results import GenerationResult
+
+# {name}, {name.attr}, {name[0]}, {name['key']}: the only braces we replace.
+_PATH = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[(?:-?\d+|'[^'\]]*'|\"[^\"\]]*\")\])*"
+_FIELD = re.compile(r"\{\{(" + _PATH + r")\}\}|\{(" + _PATH + r")\}")
+_STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^']*'|\"[^\"]*\")\]")
+_WHOLE_PATH = re.compile(_PATH + r"\Z")
+_SUBCOMMANDS = ("models", "history", "recover", "panel")
+
+
+class _Missing(Exception):
+    pass
+
+
+def lookup(path: str, namespace: dict[str, Any]) -> Any:
+    """Resolve `name.attr[0]['k']` in `namespace` without `eval`."""
+    name = re.match(r"[A-Za-z_]\w*", path)
+    assert name is not None
+    if name.group() not in namespace:
+        raise _Missing(name.group())
+    value = namespace[name.group()]
+    for attr, index in _STEP.findall(path[name.end() :]):
+        if attr:
+            value = getattr(value, attr)
+        else:
+            value = value[int(index)] if index.lstrip("-").isdigit() else value[index[1:-1]]
+    return value
+
+
+def interpolate(text: str, namespace: dict[str, Any]) -> str:
+    """Replace `{name}` fields from `namespace`; every other brace stays as written.
+    `{{name}}` is a literal `{name}`."""
+
+    def replace(match: re.Match[str]) -> str:
+        escaped, path = match.groups()
+        if escaped:
+            return "{" + escaped + "}"
+        try:
+            return str(lookup(path, namespace))
+        except _Missing as missing:
+            raise UsageError(
+                f"{{{path}}} in the prompt: no variable named {missing} (define it, or write {{{{{path}}}}} "
+                "for literal braces)"
+            ) from None
+        except (AttributeError, LookupError, TypeError) as exc:
+            raise UsageError(f"{{{path}}} in the prompt: {type(exc).__name__}: {exc}") from None
+
+    return _FIELD.sub(replace, text)
+
+
+def resolve_reference(spec: str, namespace: dict[str, Any]) -> list[Any]:
+    """A `-i` value: a variable or expression path from the namespace, else a URL,
+    a glob or a path written literally."""
+    if _WHOLE_PATH.match(spec):
+        try:
+            value = lookup(spec, namespace)
+        except _Missing:
+            pass
+        except (AttributeError, LookupError, TypeError) as exc:
+            if not Path(spec).expanduser().exists():  # `logo.png` beside a variable `logo` is the file
+                raise UsageError(f"-i {spec}: {type(exc).__name__}: {exc}") from None
+        else:
+            return list(value) if isinstance(value, (list, tuple)) else [value]
+    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", spec) and not re.match(r"[A-Za-z]:[\\/]", spec):
+        return [spec]  # a URL (its scheme is checked by the rules)
+    if any(c in spec for c in "*?["):
+        matches = sorted(glob.glob(str(Path(spec).expanduser())))
+        if not matches:
+            raise UsageError(f"-i {spec}: the pattern matches no file")
+        return [Path(m) for m in matches]
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise UsageError(f"-i {spec}: not a variable, a file or a URL")
+    return [path]
+
+
+@magics_class
+class XenodiaMagics(Magics):
+    """Generate images with Xenodia's gpt-image-2.  Defaults are configurable:
+    `%config XenodiaMagics.resolution = "2K"`."""
+
+    aspect_ratio = Unicode(None, allow_none=True, help="Default aspect ratio (-a).").tag(config=True)
+    resolution = Unicode(None, allow_none=True, help="Default resolution (-r).").tag(config=True)
+    output_dir = Unicode(None, allow_none=True, help="Where images and the journal are kept.").tag(config=True)
+    timeout = Float(600.0, help="Seconds to wait for a generation (--timeout).").tag(config=True)
+    preview_size = Int(256, help="Thumbnail size in pixels of the inline preview.").tag(config=True)
+    budget_usd = Float(
+        None, allow_none=True, help="Refuse, before sending, any call past this session spend."
+    ).tag(config=True)
+
+    def _client(self) -> AsyncClient:
+        from .bridge import kernel_client
+
+        return kernel_client(output_dir=self.output_dir, budget_usd=self.budget_usd)
+
+    @magic_arguments()
+    @argument("-a", "--aspect-ratio", help="auto, 1:1, 9:16, 16:9, 4:3 or 3:4.")
+    @argument("-r", "--resolution", help="1K, 2K or 4K (auto allows only 1K; 1:1 not 4K).")
+    @argument(
+        "-i",
+        "--ref",
+        action="append",
+        default=[],
+        help="A reference image: a variable or expression (sketch, _, Out[5], shots[0]), "
+        "a path or glob, or a URL. Repeatable.",
+    )
+    @argument("-n", type=int, default=1, help="Generate N times at once; one result holds all images.")
+    @argument("-o", "--out", help="Bind the result to this variable.")
+    @argument("--background", action="store_true", help="Return at once; the preview fills in when done.")
+    @argument("--dry-run", action="store_true", help="Check and show the request and its price; send nothing.")
+    @argument("--timeout", type=float, help="Seconds to wait before giving up (the task id is kept).")
+    @argument("--no-display", action="store_true", help="Show no preview (bind the result with -o).")
+    @argument("subcommand", nargs="*", help="Line magic only: models, history, recover or panel.")
+    @line_cell_magic
+    def xenodia(self, line: str, cell: str | None = None) -> Any:
+        """Generate an image from the cell body; `%xenodia models|history|recover|panel`."""
+        args = parse_argstring(self.xenodia, line)
+        if cell is None:
+            return self._subcommand(args.subcommand, args.timeout)
+        if args.subcommand:
+            raise UsageError(f"unexpected argument(s) {' '.join(args.subcommand)!r} for %%xenodia")
+        if args.n < 1:
+            raise UsageError(f"-n must be at least 1, not {args.n}")
+        if args.out and not args.out.isidentifier():
+            raise UsageError(f"-o {args.out}: not a valid variable name")
+        ns = self.shell.user_ns if self.shell is not None else {}
+        body = cell.strip()
+        quiet = body.endswith(";")  # like Python: a trailing ; shows nothing
+        prompt = interpolate(body.rstrip(";").rstrip() if quiet else body, ns)
+        refs: list[Any] = [item for spec in args.ref for item in resolve_reference(spec, ns)]
+        options = {
+            "aspect_ratio": args.aspect_ratio or self.aspect_ratio,
+            "resolution": args.resolution or self.resolution,
+        }
+        timeout = args.timeout if args.timeout is not None else self.timeout
+        result = _run_generation(self, prompt, refs, options, args, timeout)
+        return None if quiet else result
+
+    def _subcommand(self, words: list[str], timeout: float | None) -> Any:
+        from .bridge import run_blocking
+
+        if len(words) != 1 or words[0] not in _SUBCOMMANDS:
+            raise UsageError(
+                "%xenodia takes one of: " + ", ".join(_SUBCOMMANDS) + "; use %%xenodia (two %) to generate"
+            )
+        command = words[0]
+        if command == "panel":
+            from .panel import Panel
+
+            return Panel(output_dir=self.output_dir)
+        client = self._client()
+        if command == "models":
+            from IPython.display import HTML
+
+            info = run_blocking(client.model())
+            return HTML(_model_table(info))
+        if command == "history":
+            return run_blocking(client.history())
+        recovered = run_blocking(client.recover(timeout=timeout))
+        if not recovered:
+            print("Nothing to recover: every paid generation in the journal is saved.")
+        for item in recovered:
+            if isinstance(item, Exception):
+                print(f"Not recovered: {type(item).__name__}: {item}")
+        return recovered
+
+
+def _model_table(info: Any) -> str:
+    source = "model discovery" if info.from_discovery else "the documented rules (discovery unreachable)"
+    rows = [
+        ("model", info.id),
+        ("aspect ratios", ", ".join(info.aspect_ratios)),
+        ("resolutions", ", ".join(info.resolutions)),
+        ("price per call", f"${info.price_usd:.2f}"),
+        ("references", f"up to {info.max_references} (JPEG, PNG or WebP, 30 MiB each)"),
+        ("rules", "auto allows only 1K; 1:1 cannot be 4K"),
+        ("source", source),
+    ]
+    body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>" for k, v in rows)
+    return f"<table>{body}</table>"
+
+
+def _short_traceback(error: BaseException) -> BaseException:
+    """IPython renders `_render_traceback_()` instead of the full stack: the
+    reader sees the error and the server's words, not library frames."""
+    text = f"{type(error).__name__}: {error}"
+    error._render_traceback_ = lambda: ["\x1b[0;31m" + text + "\x1b[0m"]  # type: ignore[attr-defined]
+    return error
+
+
+def _run_generation(
+    magics: XenodiaMagics, prompt: str, refs: list[Any], options: dict[str, Any], args: Any, timeout: float
+) -> Any:
+    from ..errors import XenodiaError
+    from .bridge import run_blocking, spawn
+
+    client = magics._client()
+    try:
+        request = run_blocking(client.prepare(prompt, refs or None, **options))
+    except XenodiaError as exc:
+        raise _short_traceback(exc) from None
+    if args.dry_run:
+        return DryRun(request, args.n)
+    if magics.budget_usd is not None and args.n > 1:
+        try:
+            client._check_budget(request.price_usd * args.n)
+        except XenodiaError as exc:
+            raise _short_traceback(exc) from None
+
+    from .display import ProgressLine, error_box
+
+    label = "xenodia" if args.n == 1 else f"xenodia ×{args.n}"
+    line = ProgressLine(label, request.price_usd * args.n)
+    job = _Job(client, request, args.n, timeout, line)
+    shell = magics.shell
+
+    if args.background:
+
+        async def background() -> None:
+            try:
+                result = await job.run()
+            except BaseException as exc:  # shown in the placeholder, never lost
+                line.show(error_box(exc))
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            result.preview_size = magics.preview_size
+            if args.out and shell is not None:
+                shell.user_ns[args.out] = result
+            line.show(result if not args.no_display else _done_html(result))
+
+        spawn(background())
+        return None
+
+    try:
+        result = run_blocking(job.run())
+    except KeyboardInterrupt:
+        line.update("interrupted", None, job.task_id)
+        hint = (
+            f"task {job.task_id} is still running on the server and is journaled: "
+            f"finish it with %xenodia recover or client.retrieve({job.task_id!r})"
+            if job.task_id
+            else "no task id was received yet; see %xenodia history and %xenodia recover"
+        )
+        print(f"Stopped waiting. {hint}")
+        raise
+    except XenodiaError as exc:
+        line.show(error_box(exc))
+        raise _short_traceback(exc) from None
+    line.clear()
+    result.preview_size = magics.preview_size
+    if args.out and shell is not None:
+        shell.user_ns[args.out] = result
+    if args.no_display:
+        return None
+    return result
+
+
+def _done_html(result: GenerationResult) -> Any:
+    from IPython.display import HTML
+
+    return HTML(f"<div style='font-size:12px;color:#444'>✅ done: {len(result.paths)} image(s) saved</div>")
+
+
+class _Job:
+    """One `%%xenodia` run: N generations at once, reporting to one progress line."""
+
+    def __init__(self, client: AsyncClient, request: PreparedGeneration, n: int, timeout: float, line: Any) -> None:
+        self.client = client
+        self.request = request
+        self.n = n
+        self.timeout = timeout
+        self.line = line
+        self.task_id: str | None = None
+        self._progress: dict[int, int] = {}
+
+    async def run(self) -> GenerationResult:
+        import asyncio
+
+        deadline = time.monotonic() + self.timeout
+        parts = await asyncio.gather(
+            *(
+                self.client.submit(self.request, deadline=deadline, on_progress=self._reporter(i))
+                for i in range(self.n)
+            )
+        )
+        return parts[0] if self.n == 1 else _merge(parts)
+
+    def _reporter(self, index: int) -> Any:
+        def report(task: Any) -> None:
+            if index == 0 and task.task_id:
+                self.task_id = task.task_id
+            self._progress[index] = task.progress or 0
+            progress = sum(self._progress.values()) // self.n
+            self.line.update(task.state, progress, self.task_id)
+
+        return report
+
+
+def _merge(parts: list[GenerationResult]) -> GenerationResult:
+    from ..results import GenerationResult
+
+    first = parts[0]
+    return GenerationResult(
+        prompt=first.prompt,
+        urls=[u for p in parts for u in p.urls],
+        paths=[q for p in parts for q in p.paths],
+        task_id=first.task_id,
+        task_ids=[p.task_id for p in parts if p.task_id],
+        cost_usd=sum(p.cost_usd or 0.0 for p in parts),
+        aspect_ratio=first.aspect_ratio,
+        resolution=first.resolution,
+        created_at=first.created_at,
+    )
+
+
+class DryRun:
+    """What `--dry-run` shows: the checked request and its price; nothing sent."""
+
+    def __init__(self, request: PreparedGeneration, n: int) -> None:
+        self.request = request
+        self.n = n
+        self.price_usd = request.price_usd * n
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.request.summary(), "calls": self.n, "total_usd": round(self.price_usd, 6)}
+
+    def __repr__(self) -> str:
+        lines = [f"{k}: {v}" for k, v in self.summary().items()]
+        return "Dry run (nothing sent)\n  " + "\n  ".join(lines)
+
+    def _repr_html_(self) -> str:
+        import html
+
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
+            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+            for k, v in self.summary().items()
+        )
+        return f"<div><b>Dry run</b>: checked, nothing sent.<table>{rows}</table></div>"
