@@ -36,7 +36,7 @@ import struct
 import sys
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 from urllib.parse import unquote, urlsplit
@@ -68,7 +68,7 @@ __all__ = [
 # The largest output is 3840x2880 (11 MP); a bigger reference only costs time.
 MAX_REFERENCE_PIXELS = 89_478_485
 
-KINDS_HINT = (
+_KINDS_HINT = (
     "give a URL, a path, bytes, a binary file, a PIL image, a NumPy array, a matplotlib figure or an earlier result"
 )
 _FIELD = "references"
@@ -114,7 +114,7 @@ def prepare_references(refs: object, *, max_references: int = MAX_REFERENCES) ->
     for index, (item, origin) in enumerate(items):
         ref = _prepare_one(item, index)
         if origin:
-            ref = _with_source(ref, f"{origin}: {ref.source}")
+            ref = replace(ref, source=f"{origin}: {ref.source}")
         prepared.append(ref)
     return prepared
 
@@ -180,8 +180,8 @@ def _prepare_one(item: object, index: int) -> PreparedReference:
     if isinstance(item, str):
         return _from_text(item, index)
     if isinstance(item, os.PathLike):
-        raw = os.fspath(item)
-        return _from_path(Path(os.fsdecode(raw)), str(item), index)
+        shown = os.fsdecode(os.fspath(item))
+        return _from_path(Path(shown), shown, index)
     if isinstance(item, (bytes, bytearray, memoryview)):
         data = item.tobytes() if isinstance(item, memoryview) else bytes(item)
         label = _label(index, "bytes")
@@ -196,7 +196,7 @@ def _prepare_one(item: object, index: int) -> PreparedReference:
     if callable(getattr(item, "read", None)):
         return _from_file_object(item, index)
     raise InvalidRequestError(
-        _FIELD, f"references[{index}] of type {type(item).__name__} cannot be used as a reference; {KINDS_HINT}"
+        _FIELD, f"references[{index}] of type {type(item).__name__} cannot be used as a reference; {_KINDS_HINT}"
     )
 
 
@@ -214,7 +214,7 @@ def _is_numpy_array(obj: object) -> bool:
 
 def _from_text(text: str, index: int) -> PreparedReference:
     if not text.strip():
-        raise InvalidRequestError(_FIELD, f"references[{index}] is an empty string; {KINDS_HINT}")
+        raise InvalidRequestError(_FIELD, f"references[{index}] is an empty string; {_KINDS_HINT}")
     scheme = _SCHEME.match(text.lstrip())
     if scheme and len(scheme.group()) > 2:  # "C:\..." is a Windows drive, not a scheme
         return _from_url(text, index)
@@ -312,7 +312,7 @@ def _from_pil(image: Image.Image, index: int) -> PreparedReference:
     what = f"PIL image {image.mode} {width}x{height}"
     label = _label(index, what)
     _check_pixel_count(label, width, height)
-    filename = os.path.basename(str(getattr(image, "filename", "") or ""))
+    filename = os.path.basename(_image_path(image))
     original = _original_bytes(image)
     if original is not None:
         try:
@@ -434,7 +434,7 @@ def _original_bytes(image: Image.Image) -> bytes | None:
             return None
     elif getattr(image, "is_animated", False):
         return None  # the file would be refused as animated; send the current frame
-    path = str(getattr(image, "filename", "") or "")
+    path = _image_path(image)
     if getattr(image, "tile", None):  # not loaded yet
         data = _read_open_file(getattr(image, "fp", None)) or _read_limited(path)
         if data is None:
@@ -464,6 +464,12 @@ def _original_bytes(image: Image.Image) -> bytes | None:
             and fresh.tobytes() == image.tobytes()
         )
     return data if same else None
+
+
+def _image_path(image: Image.Image) -> str:
+    """The path Pillow opened the image from, or ""."""
+    path = getattr(image, "filename", "") or ""
+    return os.fsdecode(path) if isinstance(path, (str, bytes, os.PathLike)) else ""
 
 
 def _read_open_file(fp: Any) -> bytes | None:
@@ -608,10 +614,6 @@ def _webp_size(data: bytes) -> tuple[int, int]:
 
 def _file_reference(data: bytes, mime: str, name: str, index: int | None, source: str) -> PreparedReference:
     return PreparedReference("file", None, data, _filename(name, mime, index), mime, _sha256(data), source)
-
-
-def _with_source(ref: PreparedReference, source: str) -> PreparedReference:
-    return PreparedReference(ref.kind, ref.url, ref.data, ref.filename, ref.mime, ref.digest, source)
 
 
 def _filename(name: str, mime: str, index: int | None) -> str:

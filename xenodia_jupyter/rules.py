@@ -9,6 +9,7 @@ constants here are the documented fallback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -202,22 +203,27 @@ def check_reference_bytes(data: bytes, name: str) -> str:
     return mime
 
 
+def _shown_url(url: str) -> str:
+    """The start of `url` for messages, with any user:password@ masked."""
+    return repr(re.sub(r"^([^:/?#]+://)[^/?#]*@", r"\1***@", url)[:80])
+
+
 def check_reference_url(url: str) -> str:
     """A reference URL must be a plain public http(s) URL without credentials."""
     try:
         parts = urlsplit(url)
     except ValueError as exc:
-        raise InvalidRequestError("references", f"{url[:80]!r} is not a valid URL ({exc})") from None
+        raise InvalidRequestError("references", f"{_shown_url(url)} is not a valid URL ({exc})") from None
     if parts.scheme not in ("http", "https"):
         raise InvalidRequestError(
             "references", f"URL scheme {parts.scheme + ':' if parts.scheme else '(none)'} is not allowed; use http or https"
         )
-    if not parts.hostname:
-        raise InvalidRequestError("references", f"{url[:80]!r} has no host")
     if parts.username or parts.password:
         raise InvalidRequestError("references", "URLs with credentials (user:password@) are not allowed")
+    if not parts.hostname:
+        raise InvalidRequestError("references", f"{_shown_url(url)} has no host")
     if any(c.isspace() for c in url):
-        raise InvalidRequestError("references", f"{url[:80]!r} contains white space")
+        raise InvalidRequestError("references", f"{_shown_url(url)} contains white space")
     return url
 
 
