@@ -215,7 +215,7 @@ def test_generate_many_keeps_input_order_and_returns_failures_in_place(client: x
     assert len(results) == 6
     failures = [r for r in results if isinstance(r, xj.XenodiaError)]
     assert len(failures) == 1 and isinstance(failures[0], xj.GenerationFailedError)
-    for prompt, item in zip(prompts, results):
+    for prompt, item in zip(prompts, results, strict=True):
         if isinstance(item, xj.GenerationResult):
             assert item.prompt == prompt
             assert json.loads(item.paths[0].with_suffix(".json").read_text())["prompt"] == prompt

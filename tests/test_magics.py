@@ -170,9 +170,15 @@ def test_background_returns_at_once_and_binds_when_done(kernel: KernelSession) -
     assert "data:image/jpeg;base64," in html(cell), "the placeholder was replaced by the preview"
 
 
-def test_a_background_job_progresses_while_a_blocking_cell_waits(kernel: KernelSession) -> None:
+def test_a_background_job_progresses_while_a_blocking_cell_waits(kernel: KernelSession, emu: Emulator) -> None:
     kernel.run("%%xenodia --background -o bg_job\nStarted first")
+    deadline = time.monotonic() + 30
+    while emu.stats.billed_calls == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    emu.inject("generate", "delay", delay=1.5)  # the blocking cell's POST takes 1.5 s
     kernel.run("%%xenodia -o fg_job\nStarted second")
+    # The background task (0.3 s of polling) could only finish first if the loop kept
+    # running it while the blocking cell waited.
     assert kernel.value("'bg_job' in globals() and bg_job.created_at < fg_job.created_at") is True
 
 

@@ -8,6 +8,7 @@ A generation flows one way: check the rules -> prepare references -> journal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import random
@@ -727,10 +728,8 @@ class _LoopThread:
         except KeyboardInterrupt:
             # Stop waiting: cancel the coroutine and let it journal what it knew.
             future.cancel()
-            try:
+            with contextlib.suppress(BaseException):
                 future.result(timeout=5)
-            except BaseException:
-                pass
             raise
 
     def close(self) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 import uvicorn
 
 from .app import EmulatedDrop, create_app, create_cdn_app
-from .state import EmulatorState, Mode, PollUrl, RecordedRequest, Stats
+from .state import EmulatorState, Fault, Mode, PollUrl, RecordedRequest, Stats
 
 __all__ = ["Emulator", "TEST_API_KEY"]
 
@@ -120,6 +120,12 @@ class Emulator:
     ) -> None:
         """Misbehave on the next `count` requests to `route` (generate, poll, models, download)."""
         self.state.inject(route, kind, status=status, retry_after=retry_after, delay=delay, count=count)
+
+    def inject_randomly(self, rate: float, faults: list[tuple[str, str, dict[str, Any]]], seed: int = 0) -> None:
+        """Each request on a listed route misbehaves with probability `rate`, as one of
+        `faults`: (route, kind, options) with the options of `inject`.  Rate 0 stops.
+        `state.random_faults` counts the requests spoiled."""
+        self.state.inject_randomly(rate, [(route, Fault(kind, **options)) for route, kind, options in faults], seed)
 
     def next_task(self, outcome: str, count: int = 1) -> None:
         """The next `count` tasks end in `outcome`: success, fail, stuck or unknown_state."""

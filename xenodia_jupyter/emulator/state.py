@@ -168,6 +168,8 @@ class EmulatorState:
         self.last_generation: dict[str, Any] | None = None
         self._lock = threading.Lock()
         self._faults: dict[str, deque[Fault]] = {route: deque() for route in FAULT_ROUTES}
+        self._chaos: tuple[float, list[tuple[str, Fault]], Any] | None = None
+        self.random_faults = 0  # how many requests inject_randomly() spoiled
         self._outcomes: deque[str] = deque()
         self._serial = 0
         self._expired_upto = 0  # results of tasks with serial <= this answer 404
@@ -271,11 +273,34 @@ class EmulatorState:
         with self._lock:
             self._faults[route].append(Fault(kind, status, retry_after, delay, count))
 
+    def inject_randomly(self, rate: float, faults: list[tuple[str, Fault]], seed: int = 0) -> None:
+        """From now on, each request on a listed route misbehaves with probability
+        `rate`, drawing one of `faults` (route, fault) for that route; rate 0 stops."""
+        import random
+
+        for route, fault in faults:
+            if route not in FAULT_ROUTES or fault.kind not in FAULT_KINDS:
+                raise ValueError(f"unknown route or fault kind: {route!r}, {fault.kind!r}")
+        with self._lock:
+            self._chaos = (rate, faults, random.Random(seed)) if rate > 0 else None
+
+    def _random_fault(self, route: str) -> Fault | None:
+        chaos = self._chaos
+        if chaos is None:
+            return None
+        rate, faults, rng = chaos
+        with self._lock:
+            candidates = [f for r, f in faults if r == route]
+            if not candidates or rng.random() >= rate:
+                return None
+            self.random_faults += 1
+            return dataclasses.replace(rng.choice(candidates), count=1)
+
     def take_fault(self, route: str) -> Fault | None:
         """The fault that applies to this request on `route`, if one is queued."""
         queue = self._faults[route]
         if not queue:  # the cheap common case, without the lock
-            return None
+            return self._random_fault(route)
         with self._lock:
             if not queue:
                 return None
@@ -301,6 +326,8 @@ class EmulatorState:
             self._never_finishing = 0
             for queue in self._faults.values():
                 queue.clear()
+            self._chaos = None
+            self.random_faults = 0
             self._outcomes.clear()
             self.stats.clear()
             self.requests.clear()
