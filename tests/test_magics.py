@@ -149,6 +149,22 @@ def test_timeout_fails_the_cell_and_names_the_task(kernel: KernelSession, emu: E
     assert error["ename"] == "TaskTimeoutError" and "task_" in error["evalue"]
 
 
+def test_budget_is_a_config_trait_and_refuses_before_sending(kernel: KernelSession, emu: Emulator) -> None:
+    kernel.run("from xenodia_jupyter.jupyter.bridge import kernel_client\nspent = kernel_client().spent_usd")
+    kernel.run("%config XenodiaMagics.budget_usd = spent + 0.10")
+    try:
+        kernel.run("%%xenodia\nWithin budget")
+        failed = kernel.run("%%xenodia\nOne too many", expect_error=True)
+        error = error_output(failed)
+        assert error["ename"] == "BudgetExceededError"
+        assert "budget" in error["evalue"] and "$0.07" in error["evalue"]
+        dry = kernel.run("%%xenodia --dry-run\nWould it fit?", expect_error=True)
+        assert error_output(dry)["ename"] == "BudgetExceededError"  # a dry run checks the budget too
+        assert emu.stats.generate_posts == 1
+    finally:
+        kernel.run("%config XenodiaMagics.budget_usd = None")
+
+
 def test_models_history_and_recover_subcommands(kernel: KernelSession, emu: Emulator) -> None:
     emu.next_task("stuck")
     kernel.run("%%xenodia --timeout 0.3\nStill going", expect_error=True)
