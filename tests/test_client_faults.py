@@ -196,3 +196,19 @@ def test_a_wrong_key_is_an_authentication_error_that_does_not_contain_the_key(ma
     assert caught.value.status_code == 401
     assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
     assert SECRET not in repr(client)
+
+
+def test_a_malformed_answer_to_the_post_is_not_repeated(client: xj.Client, emu: Emulator) -> None:
+    emu.inject("generate", "malformed")
+    with pytest.raises(xj.APIConnectionError, match="not JSON"):
+        client.generate("garbled")
+    assert emu.stats.generate_posts == 1
+    assert client.store.journal.entries()[0].state == UNKNOWN
+
+
+def test_a_slow_poll_times_out_and_is_retried(make_client, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
+    client = make_client(request_timeout=0.3)
+    emu.inject("poll", "delay", delay=1.0)
+    result = client.generate("slow poll")
+    assert result.paths[0].exists()
+    assert emu.stats.generate_posts == 1 and emu.stats.polls >= 2
