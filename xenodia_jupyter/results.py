@@ -10,7 +10,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -169,14 +169,3 @@ class ResultList(list):
     def __repr__(self) -> str:
         ok = sum(isinstance(r, GenerationResult) for r in self)
         return f"<{len(self)} results: {ok} ok, {len(self) - ok} failed>"
-
-
-def result_metadata(result: GenerationResult) -> dict[str, Any]:
-    return {
-        "prompt": result.prompt,
-        "aspect_ratio": result.aspect_ratio,
-        "resolution": result.resolution,
-        "task_id": result.task_id,
-        "urls": result.urls,
-        "cost_usd": result.cost_usd,
-    }
