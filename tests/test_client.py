@@ -55,6 +55,30 @@ def test_sync_mode_server_works_too(make_emulator, make_client) -> None:  # type
     assert emu.stats.billed_calls == 1
 
 
+def test_a_server_that_always_answers_200_with_urls_works(make_emulator, make_client) -> None:  # type: ignore[no-untyped-def]
+    emu = make_emulator(mode="sync-only")
+    client = make_client(base_url=emu.base_url)
+    seen: list[str] = []
+    result = client.generate("the oldest server", aspect_ratio="9:16", on_progress=lambda t: seen.append(t.state))
+    assert result.task_id is None
+    assert result.image.size == (576, 1024)
+    assert seen == ["success"]
+    assert emu.stats.polls == 0
+
+
+def test_urls_from_a_200_answer_are_journaled_and_recovered(make_emulator, make_client) -> None:  # type: ignore[no-untyped-def]
+    emu = make_emulator(mode="sync-only")
+    client = make_client(base_url=emu.base_url)
+    emu.inject("download", "status", status=500, count=10)
+    with pytest.raises(xj.UpstreamError, match="recover"):
+        client.generate("download later")
+    emu.reset()
+    recovered = client.recover()
+    assert [r.prompt for r in recovered] == ["download later"]
+    assert recovered[0].paths[0].exists()
+    assert emu.stats.generate_posts == 0
+
+
 def test_progress_rises_through_the_documented_states(make_emulator, make_client) -> None:  # type: ignore[no-untyped-def]
     emu = make_emulator(latency=0.6, poll_interval_ms=30)
     client = make_client(base_url=emu.base_url)

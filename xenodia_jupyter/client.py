@@ -524,9 +524,16 @@ class AsyncClient:
                 data = await self._download(url, limit=self.max_download_bytes)
             except NotFoundError:
                 raise NotFoundError(
-                    f"the result URL has expired or is gone: {url}. The task id is journaled: "
-                    "xj.recover() asks the server for fresh URLs",
+                    f"the result URL has expired or is gone: {url}. {_PAID_HINT} (it asks the server for fresh URLs)",
                     status_code=404,
+                    task_id=task.task_id,
+                ) from None
+            except APIError as exc:
+                raise type(exc)(
+                    f"{exc.message} (downloading {url}). {_PAID_HINT}",
+                    status_code=exc.status_code,
+                    code=exc.code,
+                    request_id=exc.request_id,
                     task_id=task.task_id,
                 ) from None
             mime = await asyncio.to_thread(_check_image, data, url)
@@ -639,6 +646,8 @@ class AsyncClient:
             seconds = min(seconds, max(0.0, deadline - time.monotonic()))
         await asyncio.sleep(seconds)
 
+
+_PAID_HINT = "The image is paid for and journaled: xj.recover() downloads it later"
 
 _GENERATE_KEYWORDS = frozenset(
     {"references", "aspect_ratio", "resolution", "timeout", "on_progress", "model", "response_format"}

@@ -19,7 +19,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8765, help="API port (default: 8765; 0 picks a free one)")
     parser.add_argument("--cdn-port", type=int, default=0, help="result files port (default: a free one)")
-    parser.add_argument("--mode", choices=["task", "sync"], default="task", help="task: always 202 + task (default)")
+    parser.add_argument(
+        "--mode",
+        choices=["task", "sync", "sync-only"], default="task",
+        help="task: always 202 + task (default); sync: 200 unless async is asked; sync-only: always 200",
+    )
     parser.add_argument("--latency", type=float, default=2.0, help="seconds a generation takes (default: 2)")
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
     parser.add_argument("--poll-interval-ms", type=int, default=None, help="recommended_poll_interval_ms to advertise")

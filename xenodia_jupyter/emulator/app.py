@@ -520,7 +520,7 @@ async def create_generation(request: Request) -> Response:
         references=[u.data for u in gen.uploads] + fetched,
     )
     state.last_generation = gen.describe()
-    if state.mode == "sync" and not gen.is_async:
+    if state.mode == "sync-only" or (state.mode == "sync" and not gen.is_async):
         return await apply_fault(fault, await sync_answer(state, task))
     return await apply_fault(fault, JSONResponse(envelope(state, task, 0.0), status_code=202))
 

@@ -34,7 +34,9 @@ __all__ = [
     "OUTCOMES",
 ]
 
-Mode = Literal["task", "sync"]
+# task: always 202 (current docs); sync: 200 unless `async` is true (older docs);
+# sync-only: a server from before the `async` flag, which always answers 200.
+Mode = Literal["task", "sync", "sync-only"]
 PollUrl = Literal["relative", "absolute", "foreign"]
 FAULT_ROUTES = ("generate", "poll", "models", "download")
 FAULT_KINDS = ("status", "nested", "html", "empty", "malformed", "truncated", "drop", "delay")
@@ -148,8 +150,8 @@ class EmulatorState:
         base_url: str = "http://api.emulator.test",
         cdn_url: str = "http://cdn.emulator.test",
     ) -> None:
-        if mode not in ("task", "sync"):
-            raise ValueError(f"mode must be 'task' or 'sync', not {mode!r}")
+        if mode not in ("task", "sync", "sync-only"):
+            raise ValueError(f"mode must be 'task', 'sync' or 'sync-only', not {mode!r}")
         if poll_url not in ("relative", "absolute", "foreign"):
             raise ValueError(f"poll_url must be 'relative', 'absolute' or 'foreign', not {poll_url!r}")
         if latency < 0:
