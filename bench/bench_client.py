@@ -1,0 +1,141 @@
+"""batch and overhead: the client against the emulator, which runs in a
+process of its own (so its work does not share this process's GIL).
+
+batch -- `Client.generate_many` of 64 prompts at concurrency 16, the
+emulator taking 1 s per generation.  The ideal is 64 / 16 x 1 s = 4 s: the
+baseline is that number, not a measurement.  Everything else shows as time
+above 4 s: the poll interval's granularity (100 ms here), the emulator
+rendering each PNG when it is first downloaded, downloads, checks, the
+journal, saving, and CPU contention.  To tell the client's share from the
+rest, the same batch written by hand on one `httpx.AsyncClient`
+(`httpx_baseline.run_many`) runs in alternation; its time, and the CPU time
+of both, go to bench.json and the note.
+
+overhead -- 50 sequential `Client.generate` calls with latency 0 (each still
+waits one recommended poll interval, 20 ms, and the emulator renders a
+1024x1024 PNG), against `httpx_baseline.py` making the same requests.  The
+two alternate, in a different order each round.  Each side warms up first
+(imports, connections, the model discovery GET).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx_baseline
+from common import Outcome, emulator_process, fresh_dir, median, scaled
+
+BATCH_PROMPTS = 64
+BATCH_CONCURRENCY = 16
+BATCH_LATENCY = 1.0
+BATCH_TOLERANCE = 0.10
+OVERHEAD_CALLS = 50
+OVERHEAD_TOLERANCE = 0.15
+
+
+def batch(scale: float = 1.0) -> Outcome:
+    import xenodia_jupyter as xj
+
+    reps = scaled(3, scale)
+    ideal = BATCH_PROMPTS / BATCH_CONCURRENCY * BATCH_LATENCY
+    prompts = [f"batch item {i}: a lighthouse at dusk, watercolour" for i in range(BATCH_PROMPTS)]
+    wall: dict[str, list[float]] = {"ours": [], "handwritten": []}
+    cpu: dict[str, list[float]] = {"ours": [], "handwritten": []}
+    failures = 0
+    with emulator_process(BATCH_LATENCY) as emu:
+        out, hand_out = fresh_dir("batch"), fresh_dir("batch-handwritten")
+        with xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=out) as client:
+
+            def ours() -> None:
+                nonlocal failures
+                results = client.generate_many(prompts, concurrency=BATCH_CONCURRENCY)
+                failures += sum(isinstance(r, xj.XenodiaError) for r in results)
+
+            def handwritten() -> None:
+                httpx_baseline.run_many(emu.base_url, emu.api_key, prompts, hand_out, BATCH_CONCURRENCY)
+
+            client.generate("warm up")
+            httpx_baseline.run_many(emu.base_url, emu.api_key, ["warm up"], hand_out, 1)
+            for index in range(reps):
+                order = [("ours", ours), ("handwritten", handwritten)]
+                for name, fn in order if index % 2 == 0 else reversed(order):
+                    started, cpu_started = time.perf_counter(), time.process_time()
+                    fn()
+                    wall[name].append(time.perf_counter() - started)
+                    cpu[name].append(time.process_time() - cpu_started)
+    ours_s, hand_s = median(wall["ours"]), median(wall["handwritten"])
+    met = failures == 0 and ours_s <= ideal * (1 + BATCH_TOLERANCE)
+    note = f"{failures} failed generations; " if failures else ""
+    return Outcome(
+        "batch",
+        " s",
+        ours_s,
+        ideal,
+        f"ratio <= {1 + BATCH_TOLERANCE:.2f} (within {BATCH_TOLERANCE:.0%} of the ideal)",
+        met,
+        reps={"ours": reps, "handwritten_httpx": reps},
+        samples={
+            "ours_s": wall["ours"],
+            "handwritten_httpx_s": wall["handwritten"],
+            "ours_cpu_s": cpu["ours"],
+            "handwritten_httpx_cpu_s": cpu["handwritten"],
+        },
+        extra={
+            "baseline": "the ideal, prompts / concurrency x latency (not measured)",
+            "handwritten_httpx_median_s": hand_s,
+            "ours_cpu_median_s": median(cpu["ours"]),
+            "handwritten_httpx_cpu_median_s": median(cpu["handwritten"]),
+            "prompts": BATCH_PROMPTS,
+            "concurrency": BATCH_CONCURRENCY,
+            "latency_s": BATCH_LATENCY,
+            "failures": failures,
+        },
+        note=f"{note}baseline = the ideal; a hand-written httpx batch took {hand_s:.2f} s",
+    )
+
+
+def overhead(scale: float = 1.0) -> Outcome:
+    import xenodia_jupyter as xj
+
+    rounds = scaled(3, scale)
+    prompts = [f"overhead call {i}: a teapot on a table" for i in range(OVERHEAD_CALLS)]
+    samples: dict[str, list[float]] = {"ours": [], "baseline": []}
+    with emulator_process(0.0) as emu:
+        ours_dir, base_dir = fresh_dir("overhead-ours"), fresh_dir("overhead-baseline")
+        with xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=ours_dir) as client:
+
+            def ours() -> Any:
+                return [client.generate(p) for p in prompts]
+
+            def baseline() -> Any:
+                return httpx_baseline.run(emu.base_url, emu.api_key, prompts, base_dir)
+
+            client.generate("warm up")
+            httpx_baseline.run(emu.base_url, emu.api_key, ["warm up"], base_dir)
+            for index in range(rounds):
+                order = [("ours", ours), ("baseline", baseline)]
+                for name, fn in order if index % 2 == 0 else reversed(order):
+                    started = time.perf_counter()
+                    fn()
+                    samples[name].append(time.perf_counter() - started)
+    ours_s, base_s = median(samples["ours"]), median(samples["baseline"])
+    return Outcome(
+        "overhead",
+        " s",
+        ours_s,
+        base_s,
+        f"ratio <= {1 + OVERHEAD_TOLERANCE:.2f} (within {OVERHEAD_TOLERANCE:.0%})",
+        ours_s <= base_s * (1 + OVERHEAD_TOLERANCE),
+        reps={"ours": rounds, "baseline": rounds},
+        samples={"ours_s": samples["ours"], "baseline_s": samples["baseline"]},
+        extra={
+            "calls": OVERHEAD_CALLS,
+            "ours_ms_per_call": ours_s / OVERHEAD_CALLS * 1000,
+            "baseline_ms_per_call": base_s / OVERHEAD_CALLS * 1000,
+        },
+    )
+
+
+def run(scale: float = 1.0) -> list[Outcome]:
+    return [batch(scale), overhead(scale)]

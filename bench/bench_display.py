@@ -1,0 +1,136 @@
+"""notebook bytes and preview time: showing a 3840x2160 result in a notebook.
+
+Both use one real result: a PNG rendered by the emulator's renderer at 16:9
+4K, saved on disk (as the client saves a download), wrapped in a
+`GenerationResult`.
+
+notebook bytes -- what the displayed output adds to the saved .ipynb: the mime
+bundle IPython's `DisplayFormatter` makes, stored as a `display_data` output
+by nbformat (binary data base64-encoded, as Jupyter stores it), measured as
+the growth of `nbformat.writes(notebook)`.  Baseline: `display(result.image)`,
+counting its `image/png` representation (and text/plain) only; Pillow also
+offers `image/jpeg`, so the real notebook grows more (kept in bench.json).
+
+preview time -- from the file on disk to the bytes the kernel sends to the
+browser: `DisplayFormatter.format(obj)` and the Jupyter message packing
+(`jupyter_client.session.json_packer`, which base64-encodes images).  Ours:
+a fresh `GenerationResult` over the saved file (its thumbnail).  Baseline:
+the naive `display(PIL.Image.open(path))`.  The file is in the page cache in
+both, as it is right after a download.
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+from typing import Any
+
+from common import PROMPT_4K, Outcome, median, png_4k, repeat, scaled
+
+NOTEBOOK_TARGET_KB = 100.0
+NOTEBOOK_TARGET_FACTOR = 50.0
+PREVIEW_TARGET_MS = 80.0
+PREVIEW_TARGET_FACTOR = 10.0
+
+
+def _result(path: Path) -> Any:
+    from xenodia_jupyter.results import GenerationResult
+
+    return GenerationResult(
+        prompt=PROMPT_4K,
+        urls=["https://cdn.example/files/task_bench/0.png"],
+        paths=[path],
+        task_id="task_bench",
+        cost_usd=0.04,
+        aspect_ratio="16:9",
+        resolution="4K",
+    )
+
+
+def _stored(data: dict[str, Any]) -> dict[str, Any]:
+    """A mime bundle as a notebook stores it: binary data base64-encoded."""
+    return {k: base64.b64encode(v).decode() if isinstance(v, bytes) else v for k, v in data.items()}
+
+
+def _notebook_growth(data: dict[str, Any], metadata: dict[str, Any]) -> int:
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook, new_output
+
+    cell = new_code_cell("result")
+    notebook = new_notebook(cells=[cell])
+    empty = len(nbformat.writes(notebook).encode())
+    cell.outputs = [new_output("display_data", data=_stored(data), metadata=metadata)]
+    return len(nbformat.writes(notebook).encode()) - empty
+
+
+def notebook_bytes() -> Outcome:
+    from IPython.core.formatters import DisplayFormatter
+    from PIL import Image
+
+    path = png_4k()
+    formatter = DisplayFormatter()
+    data, metadata = formatter.format(_result(path))
+    ours = _notebook_growth(data, metadata)
+    with Image.open(path) as image:
+        full, full_metadata = formatter.format(image)
+    png_only = {k: v for k, v in full.items() if k in ("text/plain", "image/png")}
+    baseline = _notebook_growth(png_only, {})
+    kb_ours, kb_base = ours / 1000, baseline / 1000
+    met = kb_ours <= NOTEBOOK_TARGET_KB and baseline >= NOTEBOOK_TARGET_FACTOR * ours
+    return Outcome(
+        "notebook bytes",
+        " KB",
+        kb_ours,
+        kb_base,
+        f"<= {NOTEBOOK_TARGET_KB:.0f} KB and ratio <= {1 / NOTEBOOK_TARGET_FACTOR:g} ({NOTEBOOK_TARGET_FACTOR:.0f}x smaller)",
+        met,
+        reps={"ours": 1, "baseline": 1},
+        samples={"ours_bytes": [ours], "baseline_bytes": [baseline]},
+        extra={
+            "image": f"{path.name}, {path.stat().st_size} bytes on disk",
+            "ours_mime_types": sorted(data),
+            "baseline_full_bundle_bytes": _notebook_growth(full, full_metadata),
+            "baseline_full_bundle_mime_types": sorted(full),
+        },
+    )
+
+
+def preview_time(scale: float = 1.0) -> Outcome:
+    from IPython.core.formatters import DisplayFormatter
+    from jupyter_client.session import json_packer
+    from PIL import Image
+
+    path = png_4k()
+    formatter = DisplayFormatter()
+
+    def send(obj: Any) -> bytes:
+        data, metadata = formatter.format(obj)
+        return json_packer({"data": data, "metadata": metadata, "transient": {}})
+
+    def ours() -> bytes:
+        return send(_result(path))
+
+    def baseline() -> bytes:
+        with Image.open(path) as image:
+            return send(image)
+
+    reps_ours, reps_base = scaled(21, scale), scaled(7, scale)
+    ours_ms = [t * 1000 for t in repeat(ours, reps_ours, warmup=2)]
+    base_ms = [t * 1000 for t in repeat(baseline, reps_base, warmup=1)]
+    ours_med, base_med = median(ours_ms), median(base_ms)
+    met = ours_med <= PREVIEW_TARGET_MS and base_med >= PREVIEW_TARGET_FACTOR * ours_med
+    return Outcome(
+        "preview time",
+        " ms",
+        ours_med,
+        base_med,
+        f"<= {PREVIEW_TARGET_MS:.0f} ms and ratio <= {1 / PREVIEW_TARGET_FACTOR:g} ({PREVIEW_TARGET_FACTOR:.0f}x faster)",
+        met,
+        reps={"ours": reps_ours, "baseline": reps_base},
+        samples={"ours_ms": ours_ms, "baseline_ms": base_ms},
+        extra={"ours_min_ms": min(ours_ms), "baseline_min_ms": min(base_ms)},
+    )
+
+
+def run(scale: float = 1.0) -> list[Outcome]:
+    return [notebook_bytes(), preview_time(scale)]
