@@ -11,12 +11,14 @@ the growth of `nbformat.writes(notebook)`.  Baseline: `display(result.image)`,
 counting its `image/png` representation (and text/plain) only; Pillow also
 offers `image/jpeg`, so the real notebook grows more (kept in bench.json).
 
-preview time -- from the file on disk to the bytes the kernel sends to the
-browser: `DisplayFormatter.format(obj)` and the Jupyter message packing
+preview time -- from the downloaded bytes to the bytes the kernel sends to
+the browser: `DisplayFormatter.format(obj)` and the Jupyter message packing
 (`jupyter_client.session.json_packer`, which base64-encodes images).  Ours:
-a fresh `GenerationResult` over the saved file (its thumbnail).  Baseline:
-the naive `display(PIL.Image.open(path))`.  The file is in the page cache in
-both, as it is right after a download.
+the client's own path -- save the file, start its thumbnail in the background
+(`results.start_thumbnail`), display a fresh `GenerationResult` (which waits
+for that thumbnail).  Baseline: the naive `display(PIL.Image.open(path))` of
+the saved file.  A later display of the same result reads the saved
+thumbnail; that time is kept in bench.json as `redisplay_ms`.
 """
 
 from __future__ import annotations
@@ -100,7 +102,12 @@ def preview_time(scale: float = 1.0) -> Outcome:
     from jupyter_client.session import json_packer
     from PIL import Image
 
+    from xenodia_jupyter.results import start_thumbnail
+    from xenodia_jupyter.store import OutputStore
+
     path = png_4k()
+    downloaded = path.read_bytes()
+    store = OutputStore(path.parent / "preview-store")
     formatter = DisplayFormatter()
 
     def send(obj: Any) -> bytes:
@@ -108,7 +115,12 @@ def preview_time(scale: float = 1.0) -> Outcome:
         return json_packer({"data": data, "metadata": metadata, "transient": {}})
 
     def ours() -> bytes:
-        return send(_result(path))
+        saved = store.save_image(downloaded, "image/png", stem="preview", meta={})
+        start_thumbnail(saved, downloaded)
+        return send(_result(saved))
+
+    def redisplay() -> bytes:
+        return send(_result(store.root / "preview.png"))
 
     def baseline() -> bytes:
         with Image.open(path) as image:
@@ -117,6 +129,7 @@ def preview_time(scale: float = 1.0) -> Outcome:
     reps_ours, reps_base = scaled(21, scale), scaled(7, scale)
     ours_ms = [t * 1000 for t in repeat(ours, reps_ours, warmup=2)]
     base_ms = [t * 1000 for t in repeat(baseline, reps_base, warmup=1)]
+    again_ms = [t * 1000 for t in repeat(redisplay, reps_ours, warmup=1)]
     ours_med, base_med = median(ours_ms), median(base_ms)
     met = ours_med <= PREVIEW_TARGET_MS and base_med >= PREVIEW_TARGET_FACTOR * ours_med
     return Outcome(
@@ -128,7 +141,12 @@ def preview_time(scale: float = 1.0) -> Outcome:
         met,
         reps={"ours": reps_ours, "baseline": reps_base},
         samples={"ours_ms": ours_ms, "baseline_ms": base_ms},
-        extra={"ours_min_ms": min(ours_ms), "baseline_min_ms": min(base_ms)},
+        extra={
+            "ours_min_ms": min(ours_ms),
+            "baseline_min_ms": min(base_ms),
+            "redisplay_ms": median(again_ms),
+            "redisplay_ratio": median(again_ms) / base_med,
+        },
     )
 
 

@@ -56,7 +56,9 @@ def main() -> int:
     html, _ = HTMLExporter().from_notebook_node(nb)
     (OUT / "quickstart.html").write_text(html, encoding="utf-8")
 
-    images = sorted(p for p in (OUT / "xenodia_outputs").glob("*") if p.suffix in (".png", ".jpg", ".webp"))
+    images = sorted(
+        p for p in (OUT / "xenodia_outputs").glob("*") if p.suffix in (".png", ".jpg", ".webp") and ".thumb" not in p.name
+    )
     print(f"Executed {NOTEBOOK.relative_to(ROOT)} in {time.monotonic() - started:.1f} s.")
     print(f"  notebook: {(OUT / 'quickstart.ipynb').relative_to(ROOT)} ({(OUT / 'quickstart.ipynb').stat().st_size:,} bytes)")
     print(f"  HTML:     {(OUT / 'quickstart.html').relative_to(ROOT)}  (open it in a browser)")

@@ -38,6 +38,20 @@ def test_default_size_is_what_the_server_chooses(client: xj.Client) -> None:
     assert result.image.size == (1024, 1024)
 
 
+def test_a_thumbnail_is_saved_beside_the_image_and_used_for_display(client: xj.Client) -> None:
+    result = client.generate("thumbs", aspect_ratio="16:9", resolution="4K")
+    shown = result.thumbnail()  # waits for the one started at download time
+    thumb = result.paths[0].with_suffix(".thumb.jpg")
+    assert thumb.exists() and thumb.stat().st_size < 30_000
+    assert shown == thumb.read_bytes()
+    with Image.open(thumb) as im:
+        assert im.format == "JPEG" and max(im.size) == 256
+    thumb.write_bytes(b"\xff\xd8\xff marker")  # a later display reads the file, it does not decode again
+    assert result.thumbnail() == b"\xff\xd8\xff marker"
+    assert result.thumbnail(size=64) != thumb.read_bytes()  # other sizes come from the image itself
+    assert result.image.size == (3840, 2160)
+
+
 def test_images_are_opened_lazily(client: xj.Client) -> None:
     result = client.generate("lazy")
     image = result.image

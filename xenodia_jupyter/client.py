@@ -37,7 +37,7 @@ from .errors import (
 )
 from .protocol import Task
 from .references import PreparedReference, prepare_references, reference_from_bytes
-from .results import GenerationResult, ResultList
+from .results import GenerationResult, ResultList, start_thumbnail
 from .rules import ModelInfo
 from .store import FAILED, REFUSED, SAVED, UNKNOWN, JournalEntry, OutputStore, file_stem
 
@@ -536,7 +536,6 @@ class AsyncClient:
                     request_id=exc.request_id,
                     task_id=task.task_id,
                 ) from None
-            mime = await asyncio.to_thread(_check_image, data, url)
             meta = {
                 "prompt": prompt,
                 **params,
@@ -548,13 +547,17 @@ class AsyncClient:
                 "journal_id": entry,
                 "saved_at": time.time(),
             }
-            return await asyncio.to_thread(
-                self.store.save_image, data, mime, stem=file_stem(prompt, task.task_id, index), meta=meta
-            )
+            return await asyncio.to_thread(self._store_result, data, url, file_stem(prompt, task.task_id, index), meta)
 
         if not task.urls:
             raise APIConnectionError("the task succeeded but returned no image URL", task_id=task.task_id)
         return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(task.urls))))
+
+    def _store_result(self, data: bytes, url: str, stem: str, meta: dict[str, Any]) -> Path:
+        """In a worker thread: check the file, save it, and start its thumbnail."""
+        path = self.store.save_image(data, _check_image(data, url), stem=stem, meta=meta)
+        start_thumbnail(path, data)
+        return path
 
     # HTTP ------------------------------------------------------------------------------
 

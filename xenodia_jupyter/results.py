@@ -7,7 +7,9 @@ import base64
 import html
 import io
 import os
+import threading
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,7 +98,7 @@ class GenerationResult:
         bits = []
         if self.paths and self.paths[0].exists():
             try:
-                w, h = self.image.size
+                w, h = self._images[0].size if self._images else _image_size(self.paths[0])
                 bits.append(f"{w}x{h}")
             except OSError:
                 pass
@@ -107,16 +109,77 @@ class GenerationResult:
         return " · ".join(bits)
 
 
+def _image_size(path: Path) -> tuple[int, int]:
+    from PIL import Image
+
+    with Image.open(path) as im:  # reads the header only, and closes the file
+        return im.size
+
+
+def thumbnail_path(path: str | os.PathLike[str]) -> Path:
+    """Where the thumbnail made at download time is kept, beside the image."""
+    return Path(path).with_suffix(".thumb.jpg")
+
+
 def make_thumbnail(path: str | os.PathLike[str], size: int = THUMBNAIL_SIZE) -> bytes:
-    """Decode as little as possible: `draft` lets JPEG decode at a fraction of
-    its size, and `reduce` shrinks by an integer factor before the final, small
-    resample."""
+    """A small JPEG of the image at `path`.  The one made beside it right after
+    the download is used when it fits (waiting for it if it is still being
+    made): a 4K PNG must be decoded whole (PNG has no `draft`), which is too
+    slow to do again on every display."""
+    if size == THUMBNAIL_SIZE:
+        pending = _pending_thumbnails.get(Path(path))
+        if pending is not None:
+            return pending.result()
+        cached = thumbnail_path(path)
+        if cached.exists() and cached.stat().st_mtime >= os.stat(path).st_mtime:
+            return cached.read_bytes()
     from PIL import Image
 
     with Image.open(path) as im:
-        im.draft("RGB", (size, size))
-        factor = max(1, min(im.size) // (size * 2))
-        small = im.reduce(factor) if factor > 1 else im.copy()
+        return _thumbnail_of(im, size)
+
+
+# Thumbnails are made in the background as soon as a file is saved, so that
+# neither the generation nor the first display waits for a full decode.
+_pending_thumbnails: dict[Path, Future[bytes]] = {}
+_thumbnail_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def start_thumbnail(path: Path, data: bytes) -> None:
+    """Make `path`'s thumbnail from its bytes in a worker thread and save it beside it."""
+    global _thumbnail_pool
+    with _pool_lock:
+        if _thumbnail_pool is None:
+            _thumbnail_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="xenodia-thumbnail")
+        future = _thumbnail_pool.submit(_save_thumbnail, path, data)
+        _pending_thumbnails[path] = future
+    future.add_done_callback(lambda _: _pending_thumbnails.pop(path, None))
+
+
+def _save_thumbnail(path: Path, data: bytes) -> bytes:
+    thumb = thumbnail_from_bytes(data)
+    tmp = thumbnail_path(path).with_name(f".{path.stem}.thumb.part")
+    tmp.write_bytes(thumb)
+    os.replace(tmp, thumbnail_path(path))
+    return thumb
+
+
+def thumbnail_from_bytes(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as im:
+        return _thumbnail_of(im, size)
+
+
+def _thumbnail_of(im: Image.Image, size: int) -> bytes:
+    """Decode as little as possible: `draft` lets JPEG decode at a fraction of its
+    size, and `reduce` shrinks by an integer factor before the final resample."""
+    from PIL import Image
+
+    im.draft("RGB", (size, size))
+    factor = max(1, min(im.size) // (size * 2))
+    small = im.reduce(factor) if factor > 1 else im.copy()
     small.thumbnail((size, size), Image.Resampling.BILINEAR)
     if small.mode not in ("RGB", "L"):
         small = small.convert("RGB")

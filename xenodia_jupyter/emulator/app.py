@@ -428,16 +428,20 @@ def parse_async(value: object) -> bool:
 # Files of the CDN origin ---------------------------------------------------------------
 
 
-async def result_png(state: EmulatorState, task: Task) -> bytes:
-    """The task's PNG, rendered in a worker thread on first use and kept in a small cache."""
-    render = task.render
-    if render is None:
-        render = task.render = asyncio.ensure_future(
+def start_render(state: EmulatorState, task: Task) -> asyncio.Future[bytes]:
+    """Render the task's PNG in a worker thread (once), kept in a small cache."""
+    if task.render is None:
+        task.render = asyncio.ensure_future(
             run_in_threadpool(render_image, task.prompt, task.aspect_ratio, task.resolution, task.references)
         )
-    png = render.result() if render.done() else await asyncio.shield(render)
     state.keep_render(task)
-    return png
+    return task.render
+
+
+async def result_png(state: EmulatorState, task: Task) -> bytes:
+    """The task's PNG: started when the task was created, or again if it was evicted."""
+    render = start_render(state, task)
+    return render.result() if render.done() else await asyncio.shield(render)
 
 
 async def own_cdn_bytes(state: EmulatorState, path: str) -> bytes | None:
@@ -520,6 +524,8 @@ async def create_generation(request: Request) -> Response:
         references=[u.data for u in gen.uploads] + fetched,
     )
     state.last_generation = gen.describe()
+    if task.outcome == "success":
+        start_render(state, task)  # like a real server, have the file ready when the task succeeds
     if state.mode == "sync-only" or (state.mode == "sync" and not gen.is_async):
         return await apply_fault(fault, await sync_answer(state, task))
     return await apply_fault(fault, JSONResponse(envelope(state, task, 0.0), status_code=202))
