@@ -200,7 +200,7 @@ def _fast_png(image: Image.Image, icc: bytes | None = None, strategy: str | None
             np.subtract(above[1:], above[:-1], out=out[1:, 1:])
         else:
             np.subtract(above[1:], above[:-1], out=out[:, 1:])
-        deflate = zlib.compressobj(level, zlib.DEFLATED, -15, 9, zstrategy)
+        deflate = _compressor(level, zstrategy)
         piece = deflate.compress(out) + deflate.flush(zlib.Z_FINISH if k == last else zlib.Z_SYNC_FLUSH)
         return _png_chunk(b"IDAT", piece), zlib.adler32(out), out.nbytes
 
@@ -228,6 +228,20 @@ def _fast_png(image: Image.Image, icc: bytes | None = None, strategy: str | None
     head.append(_png_chunk(b"IDAT", b"\x78\x01"))  # zlib header: deflate, 32 KiB window
     tail = [_png_chunk(b"IDAT", struct.pack(">I", adler)), _png_chunk(b"IEND", b"")]
     return b"".join(head + [piece for piece, _, _ in pieces] + tail), strategy
+
+
+def _compressor(level: int, zstrategy: int) -> Any:
+    """A raw deflate stream for one band.  ISA-L (the `isal` package), when it is
+    installed, deflates several times faster than zlib at a similar size; its
+    Z_SYNC_FLUSH bands join into one valid stream just like zlib's."""
+    if level > 0:
+        try:
+            from isal import isal_zlib
+        except ImportError:
+            pass
+        else:
+            return isal_zlib.compressobj(1, isal_zlib.DEFLATED, -15, 9)
+    return zlib.compressobj(level, zlib.DEFLATED, -15, 9, zstrategy)
 
 
 def _pick_strategy(rows: Callable[[int, int], Any], height: int, stride: int) -> str:
