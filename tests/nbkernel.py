@@ -82,7 +82,7 @@ class KernelSession:
         """Evaluate a Python literal-producing expression in the kernel."""
         import ast
 
-        return ast.literal_eval(text(self.run(f"print(repr({expression}))")).strip())
+        return ast.literal_eval(text(self.run(f"print(repr(({expression})))")).strip())
 
     def interrupt(self) -> None:
         """Kernel -> Interrupt, as the frontend does it: SIGINT to the kernel process

@@ -17,7 +17,7 @@ NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
 KEY = "notebook-test-secret-key-4b1d"
 
 
-@pytest.mark.parametrize("name", ["quickstart", "references", "batch_exploration"])
+@pytest.mark.parametrize("name", ["quickstart", "references", "batch_exploration", "panel"])
 def test_notebook_runs_against_the_emulator(name: str, tmp_path: Path) -> None:
     source = NOTEBOOKS / f"{name}.ipynb"
     nb = nbformat.read(source, as_version=4)
@@ -37,9 +37,10 @@ def test_notebook_runs_against_the_emulator(name: str, tmp_path: Path) -> None:
     text = saved.read_text()
     assert KEY not in text
     assert saved.stat().st_size < 1_000_000
-    assert billed >= 1
     images = list((tmp_path / "out").glob("*.png"))
     assert len(images) >= billed
+    if name != "panel":  # the panel notebook opens the panel; generating is the browser test's job
+        assert billed >= 1
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue

@@ -57,10 +57,14 @@ def spawn(coro: Coroutine[Any, Any, T]) -> asyncio.Task[T]:
     return current_loop().create_task(coro)
 
 
-def kernel_client(*, output_dir: str | None = None, budget_usd: float | None = None) -> AsyncClient:
+_KEEP: Any = object()
+
+
+def kernel_client(*, output_dir: str | None = None, budget_usd: float | None = _KEEP) -> AsyncClient:
     """One AsyncClient per loop and configuration, so its connection pool lives
     on the loop that uses it.  A new key or base URL in the environment gives a
-    new client; the budget applies to the session's spend so far."""
+    new client.  `budget_usd` (None: no budget) applies to the session's spend
+    so far; left out, the budget stays as it is."""
     from ..client import AsyncClient
 
     loop = current_loop()
@@ -73,5 +77,6 @@ def kernel_client(*, output_dir: str | None = None, budget_usd: float | None = N
     client = _clients.get(key)
     if client is None:
         client = _clients[key] = AsyncClient(output_dir=output_dir)
-    client.budget_usd = budget_usd
+    if budget_usd is not _KEEP:
+        client.budget_usd = budget_usd
     return client
