@@ -38,10 +38,11 @@ def test_default_size_is_what_the_server_chooses(client: xj.Client) -> None:
     assert result.image.size == (1024, 1024)
 
 
-def test_a_thumbnail_is_saved_beside_the_image_and_used_for_display(client: xj.Client) -> None:
+def test_the_first_display_keeps_its_thumbnail_beside_the_image(client: xj.Client) -> None:
     result = client.generate("thumbs", aspect_ratio="16:9", resolution="4K")
-    shown = result.thumbnail()  # waits for the one started at download time
     thumb = result.paths[0].with_suffix(".thumb.jpg")
+    assert not thumb.exists(), "nothing is made before it is shown"
+    shown = result.thumbnail()
     assert thumb.exists() and thumb.stat().st_size < 30_000
     assert shown == thumb.read_bytes()
     with Image.open(thumb) as im:

@@ -37,7 +37,7 @@ from .errors import (
 )
 from .protocol import Task
 from .references import PreparedReference, prepare_references, reference_from_bytes
-from .results import GenerationResult, ResultList, start_thumbnail
+from .results import GenerationResult, ResultList
 from .rules import ModelInfo
 from .store import FAILED, REFUSED, SAVED, UNKNOWN, JournalEntry, OutputStore, file_stem
 
@@ -554,10 +554,8 @@ class AsyncClient:
         return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(task.urls))))
 
     def _store_result(self, data: bytes, url: str, stem: str, meta: dict[str, Any]) -> Path:
-        """In a worker thread: check the file, save it, and start its thumbnail."""
-        path = self.store.save_image(data, _check_image(data, url), stem=stem, meta=meta)
-        start_thumbnail(path, data)
-        return path
+        """In a worker thread: check the file, then save it."""
+        return self.store.save_image(data, _check_image(data, url), stem=stem, meta=meta)
 
     # HTTP ------------------------------------------------------------------------------
 

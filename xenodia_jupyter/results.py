@@ -4,12 +4,12 @@ and a small thumbnail view for notebooks (never the full-size PNG)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import io
 import os
 import threading
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -122,54 +122,23 @@ def thumbnail_path(path: str | os.PathLike[str]) -> Path:
 
 
 def make_thumbnail(path: str | os.PathLike[str], size: int = THUMBNAIL_SIZE) -> bytes:
-    """A small JPEG of the image at `path`.  The one made beside it right after
-    the download is used when it fits (waiting for it if it is still being
-    made): a 4K PNG must be decoded whole (PNG has no `draft`), which is too
-    slow to do again on every display."""
-    if size == THUMBNAIL_SIZE:
-        pending = _pending_thumbnails.get(Path(path))
-        if pending is not None:
-            return pending.result()
-        cached = thumbnail_path(path)
-        if cached.exists() and cached.stat().st_mtime >= os.stat(path).st_mtime:
-            return cached.read_bytes()
+    """A small JPEG of the image at `path`.  The first one is kept beside the
+    image (`.thumb.jpg`): a 4K PNG must be decoded whole (PNG has no `draft`),
+    which is worth doing once per image, not on every display.  Nothing is made
+    ahead of time, so a script that never displays pays nothing."""
+    cached = thumbnail_path(path)
+    if size == THUMBNAIL_SIZE and cached.exists() and cached.stat().st_mtime >= os.stat(path).st_mtime:
+        return cached.read_bytes()
     from PIL import Image
 
     with Image.open(path) as im:
-        return _thumbnail_of(im, size)
-
-
-# Thumbnails are made in the background as soon as a file is saved, so that
-# neither the generation nor the first display waits for a full decode.
-_pending_thumbnails: dict[Path, Future[bytes]] = {}
-_thumbnail_pool: ThreadPoolExecutor | None = None
-_pool_lock = threading.Lock()
-
-
-def start_thumbnail(path: Path, data: bytes) -> None:
-    """Make `path`'s thumbnail from its bytes in a worker thread and save it beside it."""
-    global _thumbnail_pool
-    with _pool_lock:
-        if _thumbnail_pool is None:
-            _thumbnail_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="xenodia-thumbnail")
-        future = _thumbnail_pool.submit(_save_thumbnail, path, data)
-        _pending_thumbnails[path] = future
-    future.add_done_callback(lambda _: _pending_thumbnails.pop(path, None))
-
-
-def _save_thumbnail(path: Path, data: bytes) -> bytes:
-    thumb = thumbnail_from_bytes(data)
-    tmp = thumbnail_path(path).with_name(f".{path.stem}.thumb.part")
-    tmp.write_bytes(thumb)
-    os.replace(tmp, thumbnail_path(path))
+        thumb = _thumbnail_of(im, size)
+    if size == THUMBNAIL_SIZE:
+        with contextlib.suppress(OSError):  # a read-only folder only costs the next display a decode
+            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.{threading.get_ident()}.part")
+            tmp.write_bytes(thumb)
+            os.replace(tmp, cached)
     return thumb
-
-
-def thumbnail_from_bytes(data: bytes, size: int = THUMBNAIL_SIZE) -> bytes:
-    from PIL import Image
-
-    with Image.open(io.BytesIO(data)) as im:
-        return _thumbnail_of(im, size)
 
 
 def _thumbnail_of(im: Image.Image, size: int) -> bytes:
