@@ -79,6 +79,16 @@ def test_aspect_ratio_resolution_and_config_defaults(kernel: KernelSession) -> N
         kernel.run("%config XenodiaMagics.resolution = None\n%config XenodiaMagics.aspect_ratio = None")
 
 
+def test_output_dir_and_preview_size_are_config_traits(kernel: KernelSession) -> None:
+    kernel.run('%config XenodiaMagics.output_dir = "elsewhere"\n%config XenodiaMagics.preview_size = 96')
+    try:
+        cell = kernel.run("%%xenodia -o moved\nSomewhere else")
+        assert kernel.value("moved.paths[0].parent.name") == "elsewhere"
+        assert "max-width:96px" in html(cell)
+    finally:
+        kernel.run("%config XenodiaMagics.output_dir = None\n%config XenodiaMagics.preview_size = 256")
+
+
 def test_prompt_interpolation_in_the_kernel(kernel: KernelSession, emu: Emulator) -> None:
     kernel.run('product = {"name": "teapot"}\nitems = ["lamp"]')
     kernel.run("%%xenodia -o p\nA {product['name']} and a {items[0]}, styled as {\"json\": true}")
