@@ -540,6 +540,40 @@ def test_poll_interval_and_poll_url_settings(make_emu: Callable[..., Emulator]) 
     assert EmulatorState(latency=5).recommended_poll_interval_ms == 500
 
 
+def test_the_recommended_interval_shrinks_to_the_time_left(make_emu: Callable[..., Emulator]) -> None:
+    emu = make_emu(latency=1.0)
+    with api_client(emu) as client:
+        task = emu.state.tasks[post(client).json()["task_id"]]
+    advice = {elapsed: emu.state.poll_interval_ms_for(task, elapsed) for elapsed in (0, 0.5, 0.9, 0.95, 0.99, 1.0, 3)}
+    # the usual tenth of the latency, then the time left, never under 20 ms
+    assert advice == {0: 100, 0.5: 100, 0.9: 100, 0.95: 50, 0.99: 20, 1.0: 20, 3: 20}
+    for outcome in ("stuck", "unknown_state"):  # no end in sight: the usual interval
+        emu.state.next_task(outcome)
+        with api_client(emu) as client:
+            never = emu.state.tasks[post(client).json()["task_id"]]
+        assert emu.state.poll_interval_ms_for(never, 0.95) == 100
+    fixed = make_emu(latency=1.0, poll_interval_ms=300)
+    with api_client(fixed) as client:
+        pinned = fixed.state.tasks[post(client).json()["task_id"]]
+    assert fixed.state.poll_interval_ms_for(pinned, 0.95) == 300  # a fixed setting is kept as it is
+
+
+def test_following_the_advice_sees_success_soon_after_it_is_ready(make_emu: Callable[..., Emulator]) -> None:
+    emu = make_emu(latency=0.5)
+    with api_client(emu) as client:
+        body = post(client).json()
+        polls = 0
+        while body["state"] != "success":
+            time.sleep(body["recommended_poll_interval_ms"] / 1000)
+            body = client.get(f"/v1/tasks/{body['task_id']}").json()
+            polls += 1
+            assert polls < 100
+    task = emu.state.tasks[body["task_id"]]
+    # usual interval 50 ms over 0.5 s: about ten polls, and the last one lands just after the end
+    assert 5 <= polls <= 15
+    assert task.elapsed() >= task.latency
+
+
 def test_a_foreign_poll_url_is_a_trap_on_the_cdn(make_emu: Callable[..., Emulator]) -> None:
     emu = make_emu(poll_url="foreign")
     with api_client(emu) as client:

@@ -260,7 +260,7 @@ def envelope(state: EmulatorState, task: Task, elapsed: float) -> dict[str, Any]
         "error": {},
         "progress": phase.progress,
         "poll_url": poll_url(state, task),
-        "recommended_poll_interval_ms": state.recommended_poll_interval_ms,
+        "recommended_poll_interval_ms": state.poll_interval_ms_for(task, elapsed),
         "eta_hint_seconds": max(0, math.ceil(task.latency - elapsed)),
         "billing": billing(phase.state),
         "created_at": created,

@@ -41,9 +41,11 @@ PollUrl = Literal["relative", "absolute", "foreign"]
 FAULT_ROUTES = ("generate", "poll", "models", "download")
 FAULT_KINDS = ("status", "nested", "html", "empty", "malformed", "truncated", "drop", "delay")
 OUTCOMES = ("success", "fail", "stuck", "unknown_state")
+NEVER_FINISHING = ("stuck", "unknown_state")
 IN_PROGRESS = ("waiting", "queuing", "generating")
 UNKNOWN_STATE = "paused"  # neither in progress nor terminal
 RENDER_CACHE = 64  # rendered PNGs kept in memory (a 4K one is ~0.5 MB)
+MIN_POLL_INTERVAL_MS = 20
 
 
 @dataclass
@@ -183,9 +185,21 @@ class EmulatorState:
 
     @property
     def recommended_poll_interval_ms(self) -> int:
+        """The usual interval: a tenth of the latency, within 20 ms .. 2 s (or the fixed setting)."""
         if self.poll_interval_ms is not None:
             return self.poll_interval_ms
-        return max(20, min(2000, int(self.latency * 1000 / 10)))
+        return max(MIN_POLL_INTERVAL_MS, min(2000, int(self.latency * 1000 / 10)))
+
+    def poll_interval_ms_for(self, task: Task, elapsed: float) -> int:
+        """The interval one answer recommends.  Like a server that knows its ETA,
+        it asks for the next poll when the task should be done if that comes
+        before the usual interval (never below 20 ms), so that a client that
+        follows the advice sees the result within 20 ms of it being ready."""
+        usual = self.recommended_poll_interval_ms
+        if self.poll_interval_ms is not None or task.outcome in NEVER_FINISHING:
+            return usual
+        left_ms = math.ceil(round((task.latency - elapsed) * 1000, 6))  # 50.000000000000044 is 50
+        return max(MIN_POLL_INTERVAL_MS, min(usual, left_ms))
 
     # Tasks -------------------------------------------------------------------
 
@@ -227,7 +241,7 @@ class EmulatorState:
         """Unfinished tasks, counting one more that starts `now` (call with the lock held)."""
         while self._finishing and self._finishing[0] <= now:
             heapq.heappop(self._finishing)
-        if outcome in ("stuck", "unknown_state"):
+        if outcome in NEVER_FINISHING:
             self._never_finishing += 1
         else:
             heapq.heappush(self._finishing, now + self.latency)
