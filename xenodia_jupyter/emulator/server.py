@@ -247,7 +247,7 @@ def _server(app: Any) -> uvicorn.Server:
         log_config=None,
         access_log=False,
         lifespan="off",
-        http="h11",
+        http="auto",  # httptools when installed (the emulator extra brings it): 1.7x the polls/s of h11
         ws="none",
         timeout_graceful_shutdown=1,
     )
