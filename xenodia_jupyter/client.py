@@ -510,11 +510,11 @@ class AsyncClient:
             poll_now = False
             body = await self._get_json(url, auth=True, task_id=task_id, deadline=deadline)
             polled = protocol.parse_task(body)
-            if polled.state != task.state:
+            if polled.state != task.state and not polled.done:  # the caller journals the end
                 self.store.journal.update(entry, state=polled.state)
+            if polled.poll_url and polled.poll_url != task.poll_url:
+                url = protocol.resolve_poll_url(self.base_url, task_id, polled.poll_url)
             task = polled
-            if task.poll_url:
-                url = protocol.resolve_poll_url(self.base_url, task_id, task.poll_url)
 
     async def _save(
         self, task: Task, *, prompt: str, params: dict[str, Any], cost: float, entry: str

@@ -210,7 +210,9 @@ class OutputStore:
         """Write `data` atomically as `<root>/<stem><ext>` and `meta` beside it."""
         self.root.mkdir(parents=True, exist_ok=True)
         path = self.root / f"{_safe_stem(stem)}{_EXTENSIONS.get(mime, '.png')}"
-        _atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode())
+        # Only the image is flushed to the disk before the journal says "saved": the
+        # side file repeats what the journal holds, so it is not worth a second fsync.
+        _atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode(), durable=False)
         _atomic_write(path, data)
         return path
 
@@ -219,13 +221,14 @@ def _safe_stem(stem: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "image"
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
