@@ -26,7 +26,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--latency", type=float, default=2.0, help="seconds a generation takes (default: 2)")
     parser.add_argument("--api-key", default=None, help="accept only this key (default: any non-empty key)")
-    parser.add_argument("--poll-interval-ms", type=int, default=None, help="recommended_poll_interval_ms to advertise")
+    parser.add_argument(
+        "--poll-interval-ms",
+        type=int,
+        default=None,
+        help="fix recommended_poll_interval_ms (default: a tenth of the latency, or the time left when sooner)",
+    )
     parser.add_argument("--result-ttl", type=float, default=None, help="seconds result files live after completion")
     parser.add_argument("--poll-url", choices=["relative", "absolute", "foreign"], default="relative")
     return parser.parse_args(argv)
