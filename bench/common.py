@@ -8,6 +8,7 @@ missed is printed as MISSED, which is information for a human, not a failure.
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import platform
 import shutil
@@ -134,17 +135,45 @@ def fresh_dir(name: str) -> Path:
 
 
 def png_4k() -> Path:
-    """A real 3840x2160 result PNG, rendered once by the emulator's renderer."""
+    """A real 3840x2160 result PNG: the emulator's render (a gradient and text),
+    saved with Pillow's defaults (zlib level 6, a filter chosen per row), as a
+    server written in Python would send it.  The emulator's own fast writer is
+    not used: how a PNG was written changes how long it takes to decode."""
     path = WORK / "result-3840x2160.png"
     if not path.exists():
+        from PIL import Image
+
         from xenodia_jupyter.emulator.render import render_image
 
-        WORK.mkdir(parents=True, exist_ok=True)
         data = render_image(PROMPT_4K, "16:9", "4K", [])
-        tmp = path.with_suffix(".part")
-        tmp.write_bytes(data)
-        tmp.replace(path)
+        with Image.open(io.BytesIO(data)) as image:
+            _save_png(image, path)
     return path
+
+
+def photo_png_4k() -> Path:
+    """A 3840x2160 photograph as PNG (Pillow's defaults): matplotlib's sample
+    photo upscaled, with a little sensor-like noise, about 10 MB.  Photographs
+    are where PNG is slow both to write and to read."""
+    path = WORK / "photo-3840x2160.png"
+    if not path.exists():
+        import numpy as np
+        from matplotlib import cbook
+        from PIL import Image
+
+        with cbook.get_sample_data("grace_hopper.jpg") as f:
+            photo = Image.open(f).convert("RGB").resize((3840, 2160), Image.Resampling.BICUBIC)
+        noise = np.random.default_rng(0).normal(0, 2.0, (2160, 3840, 3))
+        pixels = np.clip(np.asarray(photo, dtype=np.float32) + noise, 0, 255).astype(np.uint8)
+        _save_png(Image.fromarray(pixels), path)
+    return path
+
+
+def _save_png(image: Any, path: Path) -> None:
+    WORK.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".part")
+    image.save(tmp, "PNG")
+    tmp.replace(path)
 
 
 # The emulator, in a process of its own ----------------------------------------------------
