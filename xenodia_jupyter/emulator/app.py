@@ -525,7 +525,9 @@ async def create_generation(request: Request) -> Response:
     )
     state.last_generation = gen.describe()
     if task.outcome == "success":
-        start_render(state, task)  # like a real server, have the file ready when the task succeeds
+        # Like a real server, have the file ready when the task succeeds: render it
+        # halfway through, away from the burst of answers around creation and end.
+        asyncio.get_running_loop().call_later(task.latency / 2, start_render, state, task)
     if state.mode == "sync-only" or (state.mode == "sync" and not gen.is_async):
         return await apply_fault(fault, await sync_answer(state, task))
     return await apply_fault(fault, JSONResponse(envelope(state, task, 0.0), status_code=202))
