@@ -8,7 +8,7 @@ Prints one line per benchmark,
     name: ours=<value>, baseline=<value>, ratio=<ours/baseline>x  target: <text> [met|MISSED]
 
 writes the raw medians, samples, repetition counts and the machine to
-build/bench.json, and puts the table in bench/README.md.  Nothing here is a
+build/bench.json, and puts the table in bench/README.md and README.md.  Nothing here is a
 test: a MISSED target is information (machines are noisy), and the exit
 status is 0 unless a benchmark could not run at all.
 
@@ -33,7 +33,7 @@ from typing import Any
 
 from common import BUILD, ROOT, WORK, Outcome, load_average, machine
 
-README = ROOT / "bench" / "README.md"
+READMES = (ROOT / "bench" / "README.md", ROOT / "README.md")  # both hold the table between the markers
 TABLE_START = "<!-- bench-table:start -->"
 TABLE_END = "<!-- bench-table:end -->"
 
@@ -137,14 +137,14 @@ def table(outcomes: list[Outcome], meta: dict[str, Any]) -> str:
     return caption + "\n\n" + "\n".join(rows)
 
 
-def update_readme(text: str) -> bool:
-    if not README.exists():
+def update_readme(path: Path, text: str) -> bool:
+    if not path.exists():
         return False
-    content = README.read_text()
+    content = path.read_text()
     start, end = content.find(TABLE_START), content.find(TABLE_END)
     if start < 0 or end < start:
         return False
-    README.write_text(content[: start + len(TABLE_START)] + "\n" + text + "\n" + content[end:])
+    path.write_text(content[: start + len(TABLE_START)] + "\n" + text + "\n" + content[end:])
     return True
 
 
@@ -153,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default="", help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
     parser.add_argument("--quick", action="store_true", help="a third of the repetitions (for trying things out)")
     parser.add_argument("--no-install", action="store_true", help="install nothing; a missing baseline is reported")
-    parser.add_argument("--no-readme", action="store_true", help="leave bench/README.md alone")
+    parser.add_argument("--no-readme", action="store_true", help="leave the tables in the READMEs alone")
     args = parser.parse_args(argv)
     selected = [n.strip() for n in args.only.split(",") if n.strip()] or list(BENCHMARKS)
     unknown = [n for n in selected if n not in BENCHMARKS]
@@ -193,8 +193,11 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps(meta | {"benchmarks": records, "errors": errors}, indent=2) + "\n")
     print(f"wrote {out.relative_to(ROOT)} ({meta['duration_s']:.0f} s)")
     complete = selected == list(BENCHMARKS) and not args.quick and not errors
-    if complete and not args.no_readme and update_readme(table(outcomes, meta)):
-        print(f"updated the table in {README.relative_to(ROOT)}")
+    if complete and not args.no_readme:
+        text = table(outcomes, meta)
+        for readme in READMES:
+            if update_readme(readme, text):
+                print(f"updated the table in {readme.relative_to(ROOT)}")
     return 1 if errors else 0
 
 
