@@ -439,7 +439,7 @@ def start_render(state: EmulatorState, task: Task) -> asyncio.Future[bytes]:
 
 
 async def result_png(state: EmulatorState, task: Task) -> bytes:
-    """The task's PNG: started when the task was created, or again if it was evicted."""
+    """The task's PNG: started halfway through the task, now if that has not come yet, or again if evicted."""
     render = start_render(state, task)
     return render.result() if render.done() else await asyncio.shield(render)
 

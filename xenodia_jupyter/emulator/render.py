@@ -4,7 +4,7 @@
 and resolution call for: a gentle gradient in colours drawn from a hash of the
 prompt, the prompt itself in legible text, and every uploaded reference as a
 thumbnail.  It is CPU work: the app runs it in a worker thread, once per
-task, as the task is created.
+task, halfway through the task.
 
 `sample_reference` makes the small images the CDN origin serves under
 `/refs/` so that tests have URLs of every type to play with.
