@@ -8,14 +8,11 @@ A generation flows one way: check the rules -> prepare references -> journal
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import random
-import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
-from concurrent.futures import Future
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -35,6 +32,7 @@ from .errors import (
     TaskTimeoutError,
     XenodiaError,
 )
+from .loop_thread import LoopThread
 from .protocol import Task
 from .references import PreparedReference, prepare_references, reference_from_bytes
 from .results import GenerationResult, ResultList
@@ -712,46 +710,6 @@ def _describe(exc: BaseException) -> str:
 # The blocking facade -------------------------------------------------------------------
 
 
-class _LoopThread:
-    """A private event loop in a daemon thread.  Blocking calls hand coroutines to
-    it, so `Client` works the same in scripts and inside a running kernel loop,
-    and its connection pool always lives on one live loop."""
-
-    def __init__(self) -> None:
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-
-    def loop(self) -> asyncio.AbstractEventLoop:
-        with self._lock:
-            if self._loop is None:
-                loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="xenodia-client", daemon=True)
-                thread.start()
-                self._loop, self._thread = loop, thread
-            return self._loop
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        future: Future[T] = asyncio.run_coroutine_threadsafe(coro, self.loop())
-        try:
-            return future.result()
-        except KeyboardInterrupt:
-            # Stop waiting: cancel the coroutine and let it journal what it knew.
-            future.cancel()
-            with contextlib.suppress(BaseException):
-                future.result(timeout=5)
-            raise
-
-    def close(self) -> None:
-        with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout=5)
-            loop.close()
-
-
 class Client:
     """The blocking client: the same methods as `AsyncClient`, without `await`.
 
@@ -761,7 +719,7 @@ class Client:
     """
 
     def __init__(self, api_key: str | None = None, base_url: str | None = None, **options: Any) -> None:
-        self._portal = _LoopThread()
+        self._portal = LoopThread(name="xenodia-client")
         self._async = AsyncClient(api_key, base_url, **options)
 
     def __repr__(self) -> str:
@@ -776,7 +734,7 @@ class Client:
         self.close()
 
     def close(self) -> None:
-        if self._portal._loop is not None:
+        if self._portal.started:
             self._portal.run(self._async.aclose())
         else:
             self._async.store.journal.close()
@@ -802,11 +760,8 @@ class Client:
     def budget_usd(self) -> float | None:
         return self._async.budget_usd
 
-    def _run(self, awaitable: Awaitable[T]) -> T:
-        async def wrap() -> T:
-            return await awaitable
-
-        return self._portal.run(wrap())
+    def _run(self, coro: Coroutine[Any, Any, T]) -> T:
+        return self._portal.run(coro)
 
     def model(self) -> ModelInfo:
         return self._run(self._async.model())
