@@ -348,6 +348,24 @@ def test_cancel_stops_waiting_and_the_task_stays_in_the_journal(kernel: KernelSe
     assert emu.stats.billed_calls == 1
 
 
+@pytest.mark.parametrize("ending", ["success", "error", "cancel", "no key"])
+def test_the_running_count_drops_when_a_job_ends(kernel: KernelSession, emu: Emulator, ending: str) -> None:
+    options = ""
+    if ending == "error":
+        emu.inject("generate", "status", status=502)
+    elif ending == "cancel":
+        emu.next_task("stuck")
+    elif ending == "no key":
+        options = f"client=xj.AsyncClient(api_key='', base_url={emu.base_url!r})"
+    kernel.run(f"p = Panel({options}); p.prompt.value = 'counted'; p.generate_button.click()")
+    if ending == "cancel":
+        kernel.run("await until(lambda: p.jobs[0].task_id is not None); p.jobs[0].cancel_button.click()")
+    kernel.run("await p.wait(30)")
+    # Read at once: the count is redrawn when the job has ended, not on a later event.
+    assert ask(kernel, "sum(j.running for j in p.jobs), 'running' in p.price.value") == (0, False)
+    assert ask(kernel, "len(p.results)") == (1 if ending == "success" else 0)
+
+
 # Closing ----------------------------------------------------------------------------------------------
 
 

@@ -134,3 +134,10 @@ def load_ipython_extension(ipython: Any) -> None:
     from .jupyter.magics import XenodiaMagics
 
     ipython.register_magics(XenodiaMagics)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """`%unload_ext xenodia_jupyter`: stops the engine thread and closes its clients."""
+    from .jupyter.engine import shutdown
+
+    shutdown()

@@ -110,7 +110,7 @@ class XenodiaMagics(Magics):
     ).tag(config=True)
 
     def _client(self) -> AsyncClient:
-        from .bridge import kernel_client
+        from .engine import kernel_client
 
         return kernel_client(output_dir=self.output_dir, budget_usd=self.budget_usd)
 
@@ -158,7 +158,7 @@ class XenodiaMagics(Magics):
         return None if quiet else result
 
     def _subcommand(self, words: list[str], timeout: float | None) -> Any:
-        from .bridge import run_blocking
+        from .engine import run_blocking
 
         if len(words) != 1 or words[0] not in _SUBCOMMANDS:
             raise UsageError(
@@ -213,7 +213,7 @@ def _run_generation(
     magics: XenodiaMagics, prompt: str, refs: list[Any], options: dict[str, Any], args: Any, timeout: float
 ) -> Any:
     from ..errors import XenodiaError
-    from .bridge import run_blocking, spawn
+    from .engine import run_blocking, spawn
 
     client = magics._client()
     try:
@@ -232,10 +232,12 @@ def _run_generation(
 
     label = "xenodia" if args.n == 1 else f"xenodia ×{args.n}"
     line = ProgressLine(label, request.price_usd * args.n)
-    job = _Job(client, request, args.n, timeout, line)
     shell = magics.shell
 
     if args.background:
+        # The engine thread draws the line and binds `-o` when the job ends,
+        # whatever cell the kernel is running by then.
+        job = _Job(client, request, args.n, timeout, line, draw_live=True)
 
         async def background() -> None:
             try:
@@ -253,18 +255,13 @@ def _run_generation(
         spawn(background())
         return None
 
+    job = _Job(client, request, args.n, timeout, line, draw_live=False)
     try:
-        result = run_blocking(job.run())
+        result = run_blocking(job.run(), on_tick=job.draw)
     except KeyboardInterrupt:
+        job.draw()
         line.update("interrupted", None, job.task_id)
-        hint = (
-            f"task {job.task_id} is still running on the server and is journaled: "
-            f"finish it with %xenodia recover or client.retrieve({job.task_id!r})"
-            if job.task_id
-            else "no task id was received yet; see %xenodia history and %xenodia recover"
-        )
-        print(f"Stopped waiting. {hint}")
-        raise
+        raise _interrupted(job.task_ids) from None
     except XenodiaError as exc:
         line.show(error_box(exc))
         raise _short_traceback(exc) from None
@@ -277,6 +274,22 @@ def _run_generation(
     return result
 
 
+def _interrupted(task_ids: list[str]) -> KeyboardInterrupt:
+    """The cell ends as interrupted (so a front end stops Run All there), with
+    one line instead of a traceback: what is still running, and how to collect it."""
+    if task_ids:
+        what = "task " + ", ".join(task_ids) + (" is" if len(task_ids) == 1 else " are")
+        text = (
+            f"Interrupted: {what} still running on the server and journaled; "
+            "collect with %xenodia recover (no second charge)."
+        )
+    else:
+        text = "Interrupted before the server answered; if it was sent, %xenodia recover and %xenodia history know."
+    error = KeyboardInterrupt(text)
+    error._render_traceback_ = lambda: ["\x1b[0;31mKeyboardInterrupt\x1b[0m: " + text]  # type: ignore[attr-defined]
+    return error
+
+
 def _done_html(result: GenerationResult) -> Any:
     from IPython.display import HTML
 
@@ -284,16 +297,33 @@ def _done_html(result: GenerationResult) -> Any:
 
 
 class _Job:
-    """One `%%xenodia` run: N generations at once, reporting to one progress line."""
+    """One `%%xenodia` run: N generations at once, reporting to one progress line.
 
-    def __init__(self, client: AsyncClient, request: PreparedGeneration, n: int, timeout: float, line: Any) -> None:
+    The tasks report from the engine thread into plain attributes; `draw()`
+    puts them on the line.  A blocking cell calls `draw()` from its own thread
+    between waits; a background job (`draw_live`) draws as reports arrive."""
+
+    def __init__(
+        self, client: AsyncClient, request: PreparedGeneration, n: int, timeout: float, line: Any, *, draw_live: bool
+    ) -> None:
         self.client = client
         self.request = request
         self.n = n
         self.timeout = timeout
         self.line = line
-        self.task_id: str | None = None
+        self.draw_live = draw_live
+        self._task_ids: dict[int, str] = {}
         self._progress: dict[int, int] = {}
+        self._state = "sending"
+
+    @property
+    def task_ids(self) -> list[str]:
+        return [self._task_ids[i] for i in sorted(self._task_ids)]
+
+    @property
+    def task_id(self) -> str | None:
+        ids = self.task_ids
+        return ids[0] if ids else None
 
     async def run(self) -> GenerationResult:
         import asyncio
@@ -309,13 +339,18 @@ class _Job:
 
     def _reporter(self, index: int) -> Any:
         def report(task: Any) -> None:
-            if index == 0 and task.task_id:
-                self.task_id = task.task_id
+            if task.task_id:
+                self._task_ids[index] = task.task_id
             self._progress[index] = task.progress or 0
-            progress = sum(self._progress.values()) // self.n
-            self.line.update(task.state, progress, self.task_id)
+            self._state = task.state
+            if self.draw_live:
+                self.draw()
 
         return report
+
+    def draw(self) -> None:
+        progress = sum(self._progress.values()) // self.n if self._progress else None
+        self.line.update(self._state, progress, self.task_id)
 
 
 def _merge(parts: list[GenerationResult]) -> GenerationResult:

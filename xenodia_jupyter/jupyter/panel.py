@@ -6,9 +6,11 @@
     panel.generate_button.click()      # runs in the background; the kernel stays free
     panel.results, panel.last          # GenerationResults, newest last
 
-Generation runs as asyncio tasks on the kernel's own loop (`bridge.spawn`),
-so several jobs run at once and the kernel stays free for other cells; those
-tasks only set widget traits.  The dropdowns start with the documented
+Generation runs on the kernel's engine thread (`engine.spawn`), so several
+jobs run at once, the kernel stays free for other cells, and jobs go on while
+another cell sleeps or computes; they only set widget traits, which
+ipykernel sends from any thread.  One lock keeps the panel's lists and the
+boxes that show them in step between the engine and the kernel's thread.  The dropdowns start with the documented
 values and are refined from model discovery without blocking construction.
 The API key lives only in the client, never in a widget trait, so it cannot
 end up in saved widget state; neither do full-size images (thumbnails only).
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import threading
 import time
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any
@@ -46,6 +49,7 @@ from .panel_parts import (
 
 if TYPE_CHECKING:
     from ..client import AsyncClient
+    from ..loop_thread import Job
     from ..protocol import Task
     from ..rules import ModelInfo
 
@@ -86,15 +90,13 @@ class Panel(widgets.VBox):
         self._info: ModelInfo = rules.DEFAULT_MODEL_INFO
         self._busy = False  # set while the dropdowns are refilled
         self._closed = False
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background: set[Job[Any]] = set()
+        self._lock = threading.RLock()
         self._build()
         self._hook_namespace()
         self._apply_info()
         self.refresh_namespace()
-        from .bridge import current_loop
-
-        if current_loop().is_running():  # in a kernel: refine the choices in the background
-            self._start(self._discover())
+        self._start(self._discover())  # refine the choices in the background
 
     # Building ------------------------------------------------------------------------
 
@@ -177,7 +179,7 @@ class Panel(widgets.VBox):
         if self._client_given is not None:
             return self._client_given
         if self._client_made is None:
-            from .bridge import kernel_client
+            from .engine import kernel_client
 
             budget = self._budget_usd if self._budget_usd is not None else _magics_setting("budget_usd")
             output_dir = self._output_dir or _magics_setting("output_dir")
@@ -286,16 +288,19 @@ class Panel(widgets.VBox):
             self._say(error_html(headline, "; ".join(problems)))
 
     def _add_chip(self, chip: ReferenceChip) -> None:
-        self._refs.append(chip)
-        self.strip.children = [*self.strip.children, chip.box]
-        self._refresh_count()
+        with self._lock:
+            self._refs.append(chip)
+            self.strip.children = [*self.strip.children, chip.box]
+            self._refresh_count()
 
     def remove_reference(self, chip: ReferenceChip) -> None:
-        if chip in self._refs:
+        with self._lock:
+            if chip not in self._refs:
+                return
             self._refs.remove(chip)
             self.strip.children = [c for c in self.strip.children if c is not chip.box]
-            chip.close()
             self._refresh_count()
+        chip.close()
 
     def add_reference(self, value: Any, label: str | None = None) -> None:
         """Add a reference from Python: a URL, bytes, a PIL image, an array or a result."""
@@ -434,9 +439,10 @@ class Panel(widgets.VBox):
             return
         self._say("")
         job = JobRow(prompt, f"{aspect} · {resolution}", self._dismiss)
-        self.jobs.append(job)
-        self.jobs_box.children = [job.box, *self.jobs_box.children]
-        job.task = self._start(self._run(job, prompt, self.references, aspect, resolution))
+        with self._lock:
+            self.jobs.append(job)
+            self.jobs_box.children = [job.box, *self.jobs_box.children]
+            job.task = self._start(self._run(job, prompt, self.references, aspect, resolution))
         self._refresh_price()
 
     async def _run(self, job: JobRow, prompt: str, references: list[Any], aspect: str, resolution: str) -> None:
@@ -463,19 +469,20 @@ class Panel(widgets.VBox):
                 job.failed(exc)
                 self._refresh_price()
             return
-        if self._closed:
-            return
-        self.results.append(result)
-        card = ResultCard(
-            result,
-            thumbnail,
-            name_hint=f"result_{len(self.results)}",
-            on_use=lambda r: self._guard(lambda: self._use_result(r)),
-            namespace=_user_namespace,
-        )
-        self._cards.append(card)
-        self.gallery.children = [card.box, *self.gallery.children]
-        self._dismiss(job)
+        with self._lock:
+            if self._closed:
+                return
+            card = ResultCard(
+                result,
+                thumbnail,
+                name_hint=f"result_{len(self.results) + 1}",
+                on_use=lambda r: self._guard(lambda: self._use_result(r)),
+                namespace=_user_namespace,
+            )
+            self._cards.append(card)
+            self.gallery.children = [card.box, *self.gallery.children]
+            self._dismiss(job)
+            self.results.append(result)  # last: code that waits on `results` finds the rest done
 
     @property
     def last(self) -> GenerationResult | None:
@@ -483,17 +490,19 @@ class Panel(widgets.VBox):
         return self.results[-1] if self.results else None
 
     def _dismiss(self, job: JobRow) -> None:
-        if job in self.jobs:
-            self.jobs.remove(job)
-            self.jobs_box.children = [b for b in self.jobs_box.children if b is not job.box]
-            job.close()
+        with self._lock:
+            if job in self.jobs:
+                self.jobs.remove(job)
+                self.jobs_box.children = [b for b in self.jobs_box.children if b is not job.box]
+                job.close()
         self._refresh_price()
 
     async def wait(self, timeout: float | None = None) -> None:
-        """Wait until every running job has ended (for notebooks and tests)."""
-        tasks = [job.task for job in self.jobs if job.task is not None and not job.task.done()]
-        if tasks:
-            await asyncio.wait(tasks, timeout=timeout)
+        """Wait until every running job has ended (`await panel.wait()` in a cell)."""
+        with self._lock:
+            pending = [job.task.future for job in self.jobs if job.task is not None and not job.task.done()]
+        if pending:
+            await asyncio.wait([asyncio.wrap_future(f) for f in pending], timeout=timeout)
 
     # Messages -------------------------------------------------------------------------------------
 
@@ -512,17 +521,21 @@ class Panel(widgets.VBox):
         except Exception as exc:
             self._say_error(exc)
 
-    def _start(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any] | None:
-        """Run `coro` as a task on the kernel's loop (outside a kernel: to the end, now)."""
-        from .bridge import current_loop, run_blocking, spawn
+    def _start(self, coro: Coroutine[Any, Any, Any]) -> Job[Any]:
+        """Run `coro` on the engine.  When it has ended (success, error, cancel),
+        the price line is redrawn, so the running count is never stale."""
+        from .engine import spawn
 
-        if not current_loop().is_running():
-            run_blocking(coro)
-            return None
-        task = spawn(coro)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-        return task
+        job = spawn(coro)
+        self._background.add(job)
+
+        def ended(done: Job[Any]) -> None:
+            self._background.discard(done)
+            with contextlib.suppress(Exception):
+                self._refresh_price()
+
+        job.add_done_callback(ended)
+        return job
 
     # Namespace refresh after each cell ------------------------------------------------------------
 
@@ -540,15 +553,16 @@ class Panel(widgets.VBox):
     def clear(self) -> None:
         """Empty the gallery, the finished jobs and the references, closing their
         widgets.  `results` is emptied too; the files stay on disk (`xj.history()`)."""
-        for card in self._cards:
-            card.close()
-        self._cards.clear()
-        self.gallery.children = []
-        self.results.clear()
-        for job in [j for j in self.jobs if not j.running]:
-            self._dismiss(job)
-        for chip in list(self._refs):
-            self.remove_reference(chip)
+        with self._lock:
+            for card in self._cards:
+                card.close()
+            self._cards.clear()
+            self.gallery.children = []
+            self.results.clear()
+            for job in [j for j in self.jobs if not j.running]:
+                self._dismiss(job)
+            for chip in list(self._refs):
+                self.remove_reference(chip)
         self._say("")
 
     def close(self) -> None:
@@ -561,8 +575,8 @@ class Panel(widgets.VBox):
         if shell is not None:
             with contextlib.suppress(ValueError):
                 shell.events.unregister("post_run_cell", self._after_cell)
-        for task in list(self._background):
-            task.cancel()
+        for job in list(self._background):
+            job.cancel()
         for child in self.children:
             close_tree(child)
         self.layout.close()

@@ -8,7 +8,6 @@ full-size images, never the API key.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import html
 import io
@@ -24,6 +23,7 @@ import ipywidgets as widgets
 if TYPE_CHECKING:
     from PIL import Image
 
+    from ..loop_thread import Job
     from ..protocol import Task
     from ..results import GenerationResult
 
@@ -268,7 +268,7 @@ class JobRow:
 
     def __init__(self, prompt: str, settings: str, on_dismiss: Callable[[JobRow], None]) -> None:
         self.prompt = prompt
-        self.task: asyncio.Task[Any] | None = None
+        self.task: Job[Any] | None = None  # on the kernel's engine
         self.task_id: str | None = None
         self.state = "starting"
         self.error: BaseException | None = None
