@@ -1,7 +1,8 @@
 """The exceptions this package raises, all under `XenodiaError`.
 
-Error statuses map to classes in one table, `_STATUS_CLASSES`; `error_for_status`
-is the single seam where an HTTP answer becomes a typed error.  No message,
+Error statuses map to classes in one table, `_STATUS_CLASSES`, read by
+`error_class_for_status`; `protocol.error_from_response` is the single seam
+where an HTTP answer becomes a typed error.  No message,
 repr or attribute here ever holds the API key: messages come from the server
 or from our own rules, and `redact` scrubs a known key out of anything that
 passes through.
@@ -22,6 +23,7 @@ __all__ = [
     "RateLimitError",
     "UpstreamError",
     "APIConnectionError",
+    "APIResponseError",
     "GenerationFailedError",
     "TaskTimeoutError",
 ]
@@ -151,6 +153,12 @@ class APIConnectionError(XenodiaError):
         super().__init__(message)
         self.message = message
         self.task_id = task_id
+
+
+class APIResponseError(APIConnectionError):
+    """The server answered, but not as the API documents: a body that is not
+    JSON, a task envelope without a task id or state, impossible numbers.
+    (An `APIConnectionError` too, for code written before it existed.)"""
 
 
 class GenerationFailedError(XenodiaError):

@@ -15,10 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-from .errors import APIConnectionError, APIError, RateLimitError, error_class_for_status, redact
+from .errors import APIError, APIResponseError, RateLimitError, error_class_for_status, redact
 from .rules import MODEL, PriceTier
 
-IN_PROGRESS_STATES = frozenset({"waiting", "queuing", "generating"})
 TERMINAL_STATES = frozenset({"success", "fail"})
 
 GENERATIONS_PATH = "/v1/images/generations"
@@ -132,11 +131,11 @@ def _result_urls(result: object) -> list[str]:
 def parse_task(body: object) -> Task:
     """A task envelope (the 202 body and every poll answer)."""
     if not isinstance(body, Mapping):
-        raise APIConnectionError(f"expected a task object, got {type(body).__name__}")
+        raise APIResponseError(f"expected a task object, got {type(body).__name__}")
     task_id = body.get("task_id") or body.get("id")
     state = body.get("state") or body.get("status")
     if not isinstance(task_id, str) or not task_id or not isinstance(state, str):
-        raise APIConnectionError("the task envelope has no task_id or state")
+        raise APIResponseError("the task envelope has no task_id or state")
     billing = body.get("billing") if isinstance(body.get("billing"), Mapping) else {}
     assert isinstance(billing, Mapping)
     cost = _as_int(billing.get("actual_amount_micro_usdc"))
@@ -163,7 +162,7 @@ def parse_generation(status_code: int, body: object) -> Task:
     if status_code == 200 and isinstance(body, Mapping) and "data" in body and "task_id" not in body:
         urls = _result_urls(body)
         if not urls:
-            raise APIConnectionError("the server answered 200 without any image URL")
+            raise APIResponseError("the server answered 200 without any image URL")
         return Task(task_id=None, state="success", progress=100, urls=urls)
     return parse_task(body)
 
@@ -173,7 +172,7 @@ def decode_json(content: bytes, what: str) -> Any:
         return json.loads(content)
     except (ValueError, UnicodeDecodeError):
         snippet = content[:60].decode("utf-8", "replace")
-        raise APIConnectionError(f"{what}: the server answered with a body that is not JSON ({snippet!r})") from None
+        raise APIResponseError(f"{what}: the server answered with a body that is not JSON ({snippet!r})") from None
 
 
 def resolve_poll_url(base_url: str, task_id: str, poll_url: str | None) -> str:
@@ -292,10 +291,10 @@ def parse_models(body: object, model_id: str = MODEL) -> dict[str, Any]:
     """The discovery item for `model_id`, as keyword arguments for `ModelInfo`."""
     items = body.get("data") if isinstance(body, Mapping) else body
     if not isinstance(items, list):
-        raise APIConnectionError("model discovery answered without a list of models")
+        raise APIResponseError("model discovery answered without a list of models")
     item = next((m for m in items if isinstance(m, Mapping) and m.get("id") == model_id), None)
     if item is None:
-        raise APIConnectionError(f"model discovery does not list {model_id}")
+        raise APIResponseError(f"model discovery does not list {model_id}")
     caps: Mapping[str, Any] = item["capabilities"] if isinstance(item.get("capabilities"), Mapping) else {}
     found: dict[str, Any] = {"id": model_id, "from_discovery": True, "raw": dict(item)}
     for param in caps.get("parameters") or []:
