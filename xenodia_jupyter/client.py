@@ -1,8 +1,9 @@
-"""How we talk to the API: `AsyncClient` holds the only HTTP logic; `Client` is a
-thin blocking facade that runs it on a private event loop thread.
+"""How we talk to the API: `AsyncClient` holds the only generation logic;
+`Client` is a thin blocking facade that runs it on a private loop thread.
 
-A generation flows one way: check the rules -> prepare references -> journal
--> POST -> poll the task -> download (without the key) -> save -> result.
+A generation flows one way: check the rules -> prepare references -> reserve
+the price -> journal -> POST (transport.py) -> wait for the task
+(polling.py) -> download without the key -> save (store.py) -> result.
 """
 
 from __future__ import annotations
@@ -10,10 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import time
 from collections.abc import Callable, Coroutine, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -21,33 +21,31 @@ from typing import Any, TypeVar
 import httpx
 
 from . import protocol, rules
+from .budget import Budget, Reservation
 from .errors import (
     APIConnectionError,
     APIError,
-    BudgetExceededError,
     GenerationFailedError,
     InvalidRequestError,
     NotFoundError,
-    RateLimitError,
     TaskTimeoutError,
     XenodiaError,
 )
 from .loop_thread import LoopThread
+from .polling import ProgressCallback, wait_for_task
 from .protocol import Task
 from .references import PreparedReference, prepare_references, reference_from_bytes
 from .results import GenerationResult, ResultList
 from .rules import ModelInfo
-from .store import FAILED, REFUSED, SAVED, UNKNOWN, JournalEntry, OutputStore, file_stem
+from .store import JournalEntry, JournalState, OutputStore
+from .transport import RetryPolicy, Transport
 
 log = logging.getLogger("xenodia_jupyter")
 
 DEFAULT_BASE_URL = "https://api.xenodia.xyz"
 DEFAULT_TIMEOUT_S = 600.0  # a whole generation, from the call to the saved file
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
-MAX_POLL_INTERVAL_S = 10.0
-MAX_RETRY_AFTER_S = 60.0
 
-ProgressCallback = Callable[[Task], Any]
 T = TypeVar("T")
 
 
@@ -78,7 +76,10 @@ class PreparedGeneration:
 
 class AsyncClient:
     """The asynchronous client.  One connection pool per client; use it as an
-    async context manager, or call `aclose()`."""
+    async context manager, or call `aclose()`.
+
+    `budget_usd` limits what this client may spend; pass a shared `budget`
+    instead to let several clients draw on one limit."""
 
     def __init__(
         self,
@@ -88,30 +89,49 @@ class AsyncClient:
         output_dir: str | os.PathLike[str] | None = None,
         timeout: float = DEFAULT_TIMEOUT_S,
         budget_usd: float | None = None,
+        budget: Budget | None = None,
         max_retries: int = 4,
         request_timeout: float = 120.0,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self._api_key = api_key if api_key is not None else _env("XENODIA_API_KEY")
+        if budget is not None and budget_usd is not None:
+            raise InvalidRequestError("budget_usd", "give either budget_usd or a shared budget, not both")
+        api_key = api_key if api_key is not None else _env("XENODIA_API_KEY")
         self.base_url = (base_url or _env("XENODIA_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.store = OutputStore(output_dir)
         self.timeout = timeout
-        self.budget_usd = budget_usd
-        self.spent_usd = 0.0
-        self.max_retries = max_retries
+        self.budget = budget if budget is not None else Budget(budget_usd)
         self.max_download_bytes = max_download_bytes
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(request_timeout, connect=10.0),
+        self._transport = Transport(
+            self.base_url,
+            api_key,
+            request_timeout=request_timeout,
+            policy=RetryPolicy(max_retries),
             transport=transport,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
-            headers={"User-Agent": "xenodia-jupyter/0.1"},
         )
         self._model_info: ModelInfo | None = None
         self._model_lock: asyncio.Lock | None = None
 
+    @property
+    def spent_usd(self) -> float:
+        """What this client's budget has counted so far this session."""
+        return self.budget.spent_usd
+
+    @property
+    def budget_usd(self) -> float | None:
+        return self.budget.limit_usd
+
+    @budget_usd.setter
+    def budget_usd(self, value: float | None) -> None:
+        self.budget.limit_usd = value
+
+    @property
+    def max_retries(self) -> int:
+        return self._transport.policy.max_retries
+
     def __repr__(self) -> str:
-        key = "set" if self._api_key else "not set"
+        key = "set" if self._transport.has_key else "not set"
         return f"<{type(self).__name__} base_url={self.base_url!r} key={key} output_dir={str(self.store.root)!r}>"
 
     async def __aenter__(self) -> AsyncClient:
@@ -121,7 +141,7 @@ class AsyncClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._transport.aclose()
         self.store.journal.close()
 
     # Discovery ------------------------------------------------------------------
@@ -136,7 +156,7 @@ class AsyncClient:
         async with self._model_lock:
             if self._model_info is None:
                 try:
-                    body = await self._get_json(self._url(protocol.MODELS_PATH), auth=False, retries=1)
+                    body = await self._transport.get_json(self._transport.url(protocol.MODELS_PATH), auth=False, retries=1)
                     self._model_info = ModelInfo(**protocol.parse_models(body))
                 except XenodiaError as exc:
                     log.warning("model discovery failed (%s); using the documented rules", exc)
@@ -158,22 +178,12 @@ class AsyncClient:
     ) -> PreparedGeneration:
         """Check every rule and build the request, sending nothing (`--dry-run`
         shows this).  Raises `InvalidRequestError` naming the field and rule."""
-        rules.check_unknown_options(options)
         rules.check_prompt(prompt)
-        info = await self.model()
-        rules.check_parameters(
-            model=model, aspect_ratio=aspect_ratio, resolution=resolution, response_format=response_format, info=info
-        )
-        refs = await self._prepare(references, info)
-        price = info.price_usd_for(resolution)
-        self._check_budget(price)
+        params, price = await self._check_options(aspect_ratio, resolution, model, response_format, options)
+        refs = await self._prepare(references, await self.model())
+        self.budget.check(price)
         self._require_key()
-        return PreparedGeneration(
-            prompt=prompt,
-            params={"model": model, "aspect_ratio": aspect_ratio, "resolution": resolution},
-            references=refs,
-            price_usd=price,
-        )
+        return PreparedGeneration(prompt=prompt, params=params, references=refs, price_usd=price)
 
     async def generate(
         self,
@@ -211,9 +221,7 @@ class AsyncClient:
     ) -> GenerationResult:
         """Send a prepared request and wait for its images (`deadline` is a
         `time.monotonic()` value).  `generate` is `prepare` then `submit`."""
-        refs = request.references
-        if any(r.kind == "file" for r in refs) and any(r.kind == "url" for r in refs):
-            refs = await self._fetch_url_references(refs)
+        refs = await self._upload_ready(request.references)
         body = protocol.build_generation_body(
             request.prompt,
             aspect_ratio=request.params["aspect_ratio"],
@@ -222,39 +230,34 @@ class AsyncClient:
             image_files=[(r.filename, r.data, r.mime) for r in refs if r.kind == "file" and r.data is not None],
         )
         journal = self.store.journal
+        held = self.budget.reserve(request.price_usd)
         entry = journal.begin(
             base_url=self.base_url,
             prompt=request.prompt,
             params=request.params,
             refs=[{"digest": r.digest, "source": r.source} for r in refs],
         )
-        price = request.price_usd
-        self._check_budget(price)
-        self.spent_usd += price  # reserved now; given back if the server refuses the call
         try:
-            task = await self._post_generation(body)
+            task = await self._transport.post_generation(body, deadline=deadline)
         except APIError as exc:
-            self.spent_usd -= price
-            journal.update(entry, state=REFUSED, error=str(exc))
+            self.budget.release(held)
+            journal.update(entry, state=JournalState.REFUSED, error=str(exc))
             raise
         except BaseException as exc:
-            journal.update(entry, state=UNKNOWN, error=_describe(exc))
+            journal.update(entry, state=JournalState.UNKNOWN, error=_describe(exc))
             raise
-        journal.update(entry, state=task.state, task_id=task.task_id, request_id=task.request_id, urls=task.urls)
-        return await self._finish(
-            task,
-            entry,
-            prompt=request.prompt,
-            params=request.params,
-            price=price,
-            deadline=deadline,
-            on_progress=on_progress,
+        state = JournalState.SUCCEEDED if task.done and task.state == "success" else JournalState.ACCEPTED
+        journal.update(
+            entry, state=state, server_state=task.state, task_id=task.task_id, request_id=task.request_id, urls=task.urls
         )
+        return await self._finish(task, entry, prompt=request.prompt, params=request.params, held=held,
+                                  deadline=deadline, on_progress=on_progress)
 
     async def retrieve(
         self, task_id: str, *, timeout: float | None = None, on_progress: ProgressCallback | None = None
     ) -> GenerationResult:
-        """Wait for (or fetch) an existing task and save its images.  No new POST."""
+        """Wait for (or fetch) an existing task and save its images.  No new POST,
+        and nothing is reserved from this session's budget."""
         if not isinstance(task_id, str) or not task_id.strip():
             raise InvalidRequestError("task_id", "must be a non-empty task id such as 'task_123'")
         self._require_key()
@@ -262,62 +265,54 @@ class AsyncClient:
         known = self.store.journal.find_task(task_id)
         if known is None:
             entry = self.store.journal.begin(base_url=self.base_url, prompt="", params={}, refs=[])
-            self.store.journal.update(entry, task_id=task_id, state="retrieving")
+            self.store.journal.update(entry, task_id=task_id, state=JournalState.RETRIEVING)
             prompt, params = "", {}
         else:
             entry, prompt, params = known.id, known.prompt, known.params
         task = Task(task_id=task_id, state="unknown")
-        info = await self.model()
-        return await self._finish(
-            task,
-            entry,
-            prompt=prompt,
-            params=params,
-            price=info.price_usd_for(params.get("resolution")),
-            deadline=deadline,
-            on_progress=on_progress,
-            poll_first=True,
-        )
+        return await self._finish(task, entry, prompt=prompt, params=params, held=None, deadline=deadline,
+                                  on_progress=on_progress, poll_first=True)
 
     async def generate_many(
         self,
         prompts: Iterable[str],
         concurrency: int = 8,
         *,
+        references: object = None,
         on_result: Callable[[int, GenerationResult | XenodiaError], Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
         **common: Any,
     ) -> ResultList:
         """Generate one call per prompt, at most `concurrency` at once.
 
         Returns a list in input order.  A failed item does not sink the batch:
         its place holds the `XenodiaError` that ended it (check with
-        `isinstance(item, xj.XenodiaError)`).  Rule violations common to all
-        prompts are raised at once, before anything is sent.
+        `isinstance(item, xj.XenodiaError)`).  Rules common to all prompts are
+        checked, and the references prepared, once, before anything is sent.
         """
+        if isinstance(prompts, (str, bytes)):
+            raise InvalidRequestError("prompts", "must be a list of prompts, not one string (wrap it: [prompt])")
         prompt_list = list(prompts)
         if concurrency < 1:
             raise InvalidRequestError("concurrency", f"must be at least 1, not {concurrency}")
-        rules.check_unknown_options(
-            {k: v for k, v in common.items() if k not in _GENERATE_KEYWORDS},
-        )
-        info = await self.model()
-        rules.check_parameters(
-            aspect_ratio=common.get("aspect_ratio"), resolution=common.get("resolution"), info=info
-        )
         for index, prompt in enumerate(prompt_list):
             try:
                 rules.check_prompt(prompt)
             except InvalidRequestError as exc:
                 raise InvalidRequestError(f"prompts[{index}]", exc.message) from None
-        if self.budget_usd is not None:
-            self._check_budget(info.price_usd_for(common.get("resolution")) * len(prompt_list))
+        template = await self.prepare("-", references, **common)
+        template = replace(template, references=await self._upload_ready(template.references))
+        self.budget.check(template.price_usd * len(prompt_list))
         gate = asyncio.Semaphore(concurrency)
         results: list[GenerationResult | XenodiaError | None] = [None] * len(prompt_list)
 
         async def one(index: int, prompt: str) -> None:
             async with gate:
+                deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
                 try:
-                    results[index] = await self.generate(prompt, **common)
+                    request = replace(template, prompt=prompt)
+                    results[index] = await self.submit(request, deadline=deadline, on_progress=on_progress)
                 except XenodiaError as exc:
                     results[index] = exc
             if on_result is not None:
@@ -331,7 +326,9 @@ class AsyncClient:
     async def history(self, limit: int | None = None) -> ResultList:
         """Past generations saved in this output folder, newest first."""
         return ResultList(
-            _result_from_entry(e) for e in self.store.journal.entries(limit=limit) if e.state == SAVED and e.paths
+            _result_from_entry(e)
+            for e in self.store.journal.entries(limit=limit)
+            if e.state == JournalState.SAVED and e.paths
         )
 
     async def recover(self, *, timeout: float | None = None, concurrency: int = 8) -> ResultList:
@@ -354,15 +351,9 @@ class AsyncClient:
                         return await self.retrieve(entry.task_id, timeout=timeout)
                     # An older-style 200 answer: its URLs are all there is.
                     task = Task(task_id=None, state="success", progress=100, urls=entry.urls)
-                    return await self._finish(
-                        task,
-                        entry.id,
-                        prompt=entry.prompt,
-                        params=entry.params,
-                        price=entry.cost_usd or 0.0,
-                        deadline=time.monotonic() + (self.timeout if timeout is None else timeout),
-                        on_progress=None,
-                    )
+                    deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+                    return await self._finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,
+                                              deadline=deadline, on_progress=None)
                 except XenodiaError as exc:
                     self.store.journal.update(entry.id, error=_describe(exc))
                     return exc
@@ -370,6 +361,17 @@ class AsyncClient:
         return ResultList(await asyncio.gather(*(one(e) for e in entries)))
 
     # Steps of a generation ----------------------------------------------------------
+
+    async def _check_options(
+        self, aspect_ratio: str | None, resolution: str | None, model: str, response_format: str, options: dict[str, Any]
+    ) -> tuple[dict[str, Any], float]:
+        rules.check_unknown_options(options)
+        info = await self.model()
+        rules.check_parameters(
+            model=model, aspect_ratio=aspect_ratio, resolution=resolution, response_format=response_format, info=info
+        )
+        params = {"model": model, "aspect_ratio": aspect_ratio, "resolution": resolution}
+        return params, info.price_usd_for(resolution)
 
     async def _prepare(self, references: object, info: ModelInfo) -> list[PreparedReference]:
         if references is None or (isinstance(references, (list, tuple)) and not references):
@@ -381,67 +383,33 @@ class AsyncClient:
         # Reading files and encoding images takes real time: keep it off the event loop.
         return await asyncio.to_thread(prepare_references, references, max_references=info.max_references)
 
-    def _check_budget(self, price: float) -> None:
-        if self.budget_usd is not None and self.spent_usd + price > self.budget_usd + 1e-9:
-            raise BudgetExceededError(self.spent_usd, price, self.budget_usd)
-
     def _require_key(self) -> None:
-        if not self._api_key:
+        if not self._transport.has_key:
             raise InvalidRequestError(
                 "api_key",
                 "no API key: set XENODIA_API_KEY or pass Client(api_key=...); "
                 "to try things for free, run the emulator (python -m xenodia_jupyter.emulator)",
             )
 
-    async def _fetch_url_references(self, refs: list[PreparedReference]) -> list[PreparedReference]:
+    async def _upload_ready(self, refs: list[PreparedReference]) -> list[PreparedReference]:
         """URLs and files together: the API takes either a JSON body with URLs or a
         multipart body with files, so URL references are fetched (without the key)
         and uploaded as files too.  This also lets the type and size rules be
         checked on them before anything is billed."""
+        if not (any(r.kind == "file" for r in refs) and any(r.kind == "url" for r in refs)):
+            return refs
 
         async def fetch(ref: PreparedReference) -> PreparedReference:
             if ref.kind != "url" or not ref.url:
                 return ref
             try:
-                data = await self._download(ref.url, limit=rules.MAX_REFERENCE_BYTES)
-            except APIError as exc:
+                data = await self._transport.download(ref.url, limit=rules.MAX_REFERENCE_BYTES)
+            except XenodiaError as exc:
                 raise InvalidRequestError("references", f"could not fetch {ref.url}: {exc}") from None
             name = ref.url.rsplit("/", 1)[-1].split("?")[0] or "reference"
             return reference_from_bytes(data, name, f"URL {ref.url}")
 
         return list(await asyncio.gather(*(fetch(r) for r in refs)))
-
-    async def _post_generation(self, body: protocol.RequestBody) -> Task:
-        """POST once.  Repeated only when it provably never reached the server
-        (the connection could not be made) or the server refused it with 429/503
-        and Retry-After: generation is billed per call."""
-        url = self._url(protocol.GENERATIONS_PATH)
-        for attempt in range(self.max_retries + 1):
-            try:
-                response = await self._http.post(url, headers=self._auth(), **body.as_httpx_kwargs())
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                if attempt == self.max_retries:
-                    raise APIConnectionError(f"could not reach {self.base_url}: {_describe(exc)}") from None
-                await asyncio.sleep(_backoff(attempt))
-                continue
-            except httpx.TransportError as exc:
-                raise APIConnectionError(
-                    f"the connection failed after the generation request was sent ({_describe(exc)}); "
-                    "it may have been accepted and billed, so it was not repeated. "
-                    "Run xj.recover() later, or look at xj.history()"
-                ) from None
-            if response.status_code in (200, 202):
-                content = response.content
-                return protocol.parse_generation(
-                    response.status_code, protocol.decode_json(content, "generation request")
-                )
-            error = self._error(response)
-            retry_after = protocol.parse_retry_after(response.headers.get("retry-after"))
-            if response.status_code in (429, 503) and retry_after is not None and attempt < self.max_retries:
-                await asyncio.sleep(min(retry_after, MAX_RETRY_AFTER_S))
-                continue
-            raise error
-        raise AssertionError("unreachable")
 
     async def _finish(
         self,
@@ -450,28 +418,37 @@ class AsyncClient:
         *,
         prompt: str,
         params: dict[str, Any],
-        price: float,
+        held: Reservation | None,
         deadline: float,
         on_progress: ProgressCallback | None,
         poll_first: bool = False,
     ) -> GenerationResult:
+        """Wait for the task, then save its images.  `held` is what this call
+        reserved from the budget (None when it reserved nothing: a retrieval)."""
         journal = self.store.journal
-        started = time.monotonic()
         try:
-            task = await self._wait(task, entry, deadline, on_progress, poll_now=poll_first)
+            task = await wait_for_task(
+                self._transport,
+                task,
+                deadline=deadline,
+                on_progress=on_progress,
+                on_state=lambda state: journal.update(entry, server_state=state),
+                poll_now=poll_first,
+            )
         except (TaskTimeoutError, asyncio.CancelledError, KeyboardInterrupt) as exc:
             journal.update(entry, error=_describe(exc))
             raise
         if task.state == "fail":
-            journal.update(entry, state=FAILED, error=str(task.error))
-            if task.billing_status == "released" or task.cost_micro_usdc == 0:
-                self.spent_usd = max(0.0, self.spent_usd - price)
+            journal.update(entry, state=JournalState.FAILED, server_state=task.state, error=str(task.error))
+            if held is not None and (task.billing_status == "released" or task.cost_micro_usdc == 0):
+                self.budget.release(held)
             raise GenerationFailedError(task.task_id or "", task.error, request_id=task.request_id)
-        cost = task.cost_micro_usdc / 1e6 if task.cost_micro_usdc is not None else price
-        journal.update(entry, state="success", urls=task.urls, cost_usd=cost)
-        paths = await self._save(task, prompt=prompt, params=params, cost=cost, entry=entry)
-        journal.update(entry, state=SAVED, paths=paths)
-        log.debug("saved %d image(s) for task %s in %.2fs", len(paths), task.task_id, time.monotonic() - started)
+        cost = task.cost_micro_usdc / 1e6 if task.cost_micro_usdc is not None else (held.price_usd if held else None)
+        if held is not None and cost is not None:
+            self.budget.settle(held, cost)
+        journal.update(entry, state=JournalState.SUCCEEDED, server_state=task.state, urls=task.urls, cost_usd=cost)
+        paths = await self._save(task, prompt=prompt, params=params, cost=cost, entry=entry, deadline=deadline)
+        journal.update(entry, state=JournalState.SAVED, paths=paths)
         return GenerationResult(
             prompt=prompt,
             urls=task.urls,
@@ -485,41 +462,12 @@ class AsyncClient:
             journal_id=entry,
         )
 
-    async def _wait(
-        self, task: Task, entry: str, deadline: float, on_progress: ProgressCallback | None, *, poll_now: bool
-    ) -> Task:
-        """Poll until the task ends or the deadline passes.  An unknown state is
-        never taken for success: only `success` and `fail` end the wait."""
-        started = time.monotonic()
-        task_id = task.task_id or ""
-        url = protocol.resolve_poll_url(self.base_url, task_id, task.poll_url)
-        attempt = 0
-        while True:
-            if not poll_now:
-                if on_progress is not None:
-                    on_progress(task)
-                if task.done:
-                    return task
-                now = time.monotonic()
-                if now >= deadline:
-                    raise TaskTimeoutError(task.task_id, task.state, now - started)
-                await asyncio.sleep(min(_poll_delay(task, attempt), deadline - now))
-                attempt += 1
-            poll_now = False
-            body = await self._get_json(url, auth=True, task_id=task_id, deadline=deadline)
-            polled = protocol.parse_task(body)
-            if polled.state != task.state and not polled.done:  # the caller journals the end
-                self.store.journal.update(entry, state=polled.state)
-            if polled.poll_url and polled.poll_url != task.poll_url:
-                url = protocol.resolve_poll_url(self.base_url, task_id, polled.poll_url)
-            task = polled
-
     async def _save(
-        self, task: Task, *, prompt: str, params: dict[str, Any], cost: float, entry: str
+        self, task: Task, *, prompt: str, params: dict[str, Any], cost: float | None, entry: str, deadline: float
     ) -> list[Path]:
         async def one(index: int, url: str) -> Path:
             try:
-                data = await self._download(url, limit=self.max_download_bytes)
+                data = await self._transport.download(url, limit=self.max_download_bytes, deadline=deadline)
             except NotFoundError:
                 raise NotFoundError(
                     f"the result URL has expired or is gone: {url}. {_PAID_HINT} (it asks the server for fresh URLs)",
@@ -545,112 +493,16 @@ class AsyncClient:
                 "journal_id": entry,
                 "saved_at": time.time(),
             }
-            return await asyncio.to_thread(self._store_result, data, url, file_stem(prompt, task.task_id, index), meta)
+            return await asyncio.to_thread(
+                self.store.save_result, data, url=url, prompt=prompt, task_id=task.task_id, index=index, meta=meta
+            )
 
         if not task.urls:
             raise APIConnectionError("the task succeeded but returned no image URL", task_id=task.task_id)
         return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(task.urls))))
 
-    def _store_result(self, data: bytes, url: str, stem: str, meta: dict[str, Any]) -> Path:
-        """In a worker thread: check the file, then save it."""
-        return self.store.save_image(data, _check_image(data, url), stem=stem, meta=meta)
-
-    # HTTP ------------------------------------------------------------------------------
-
-    def _url(self, path: str) -> str:
-        return self.base_url + path
-
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-
-    def _error(self, response: httpx.Response, task_id: str | None = None) -> APIError:
-        return protocol.error_from_response(
-            response.status_code, response.headers, response.content, task_id=task_id, secret=self._api_key
-        )
-
-    async def _get_json(
-        self,
-        url: str,
-        *,
-        auth: bool,
-        task_id: str | None = None,
-        retries: int | None = None,
-        deadline: float | None = None,
-    ) -> Any:
-        """A GET that is safe to repeat: retried on connection errors, malformed
-        bodies, 5xx and 429 (honouring Retry-After), within the deadline."""
-        retries = self.max_retries if retries is None else retries
-        headers = self._auth() if auth and protocol.same_origin(url, self.base_url) else {}
-        for attempt in range(retries + 1):
-            last = attempt == retries or (deadline is not None and time.monotonic() >= deadline)
-            try:
-                response = await self._http.get(url, headers=headers)
-            except httpx.TransportError as exc:
-                if last:
-                    raise APIConnectionError(f"GET {_path(url)} failed: {_describe(exc)}", task_id=task_id) from None
-                await self._pause(_backoff(attempt), deadline)
-                continue
-            if response.status_code == 200:
-                try:
-                    return protocol.decode_json(response.content, f"GET {_path(url)}")
-                except APIConnectionError as exc:
-                    if last:
-                        exc.task_id = task_id
-                        raise
-                    await self._pause(_backoff(attempt), deadline)
-                    continue
-            error = self._error(response, task_id)
-            if (response.status_code == 429 or response.status_code >= 500) and not last:
-                hint = error.retry_after if isinstance(error, RateLimitError) else None
-                hint = hint if hint is not None else protocol.parse_retry_after(response.headers.get("retry-after"))
-                await self._pause(min(hint, MAX_RETRY_AFTER_S) if hint is not None else _backoff(attempt), deadline)
-                continue
-            raise error
-        raise AssertionError("unreachable")
-
-    async def _download(self, url: str, *, limit: int) -> bytes:
-        """A result or reference file: never with the key, streamed, size-capped."""
-        for attempt in range(self.max_retries + 1):
-            last = attempt == self.max_retries
-            try:
-                async with self._http.stream("GET", url, follow_redirects=True) as response:
-                    if response.status_code != 200:
-                        await response.aread()
-                        error = self._error(response)
-                        if (response.status_code == 429 or response.status_code >= 500) and not last:
-                            await asyncio.sleep(_backoff(attempt))
-                            continue
-                        raise error
-                    declared = response.headers.get("content-length")
-                    if declared and declared.isdigit() and int(declared) > limit:
-                        raise APIConnectionError(
-                            f"{url} is {int(declared):,} bytes, more than the {limit:,}-byte cap"
-                        )
-                    chunks: list[bytes] = []
-                    size = 0
-                    async for chunk in response.aiter_bytes(1 << 20):
-                        size += len(chunk)
-                        if size > limit:
-                            raise APIConnectionError(f"{url} is more than the {limit:,}-byte cap")
-                        chunks.append(chunk)
-                    return b"".join(chunks)
-            except httpx.TransportError as exc:
-                if last:
-                    raise APIConnectionError(f"downloading {url} failed: {_describe(exc)}") from None
-                await asyncio.sleep(_backoff(attempt))
-        raise AssertionError("unreachable")
-
-    async def _pause(self, seconds: float, deadline: float | None) -> None:
-        if deadline is not None:
-            seconds = min(seconds, max(0.0, deadline - time.monotonic()))
-        await asyncio.sleep(seconds)
-
 
 _PAID_HINT = "The image is paid for and journaled: xj.recover() downloads it later"
-
-_GENERATE_KEYWORDS = frozenset(
-    {"references", "aspect_ratio", "resolution", "timeout", "on_progress", "model", "response_format"}
-)
 
 
 def _result_from_entry(entry: JournalEntry) -> GenerationResult:
@@ -668,40 +520,6 @@ def _result_from_entry(entry: JournalEntry) -> GenerationResult:
     )
 
 
-def _check_image(data: bytes, url: str) -> str:
-    """A downloaded result must be a whole image of an accepted type."""
-    mime = rules.sniff_mime(data)
-    if mime is None:
-        raise APIConnectionError(f"{url} did not return an image ({rules.describe_bytes(data)})")
-    import io
-
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.verify()
-        if mime == "image/png" and not data.rstrip(b"\x00").endswith(b"IEND\xaeB`\x82"):
-            raise OSError("no IEND chunk")
-    except Exception as exc:
-        raise APIConnectionError(f"{url} returned a broken or truncated image ({exc})") from None
-    return mime
-
-
-def _poll_delay(task: Task, attempt: int) -> float:
-    """The server's recommended interval when it gives one, else a capped backoff."""
-    if task.poll_interval_s is not None:
-        return min(max(task.poll_interval_s, 0.01), MAX_POLL_INTERVAL_S)
-    return min(0.5 * 1.5**attempt, MAX_POLL_INTERVAL_S)
-
-
-def _backoff(attempt: int) -> float:
-    return min(0.25 * 2**attempt, 8.0) * (0.5 + random.random() / 2)
-
-
-def _path(url: str) -> str:
-    return httpx.URL(url).path
-
-
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -716,11 +534,38 @@ class Client:
         client = xj.Client()                 # XENODIA_API_KEY, XENODIA_BASE_URL
         result = client.generate("a red bicycle", aspect_ratio="16:9", resolution="2K")
         result.image.size
+
+    It runs an `AsyncClient` on a private loop thread, so it behaves the same
+    in a script and inside a running kernel (whose loop it never touches).
     """
 
-    def __init__(self, api_key: str | None = None, base_url: str | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        *,
+        output_dir: str | os.PathLike[str] | None = None,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        budget_usd: float | None = None,
+        budget: Budget | None = None,
+        max_retries: int = 4,
+        request_timeout: float = 120.0,
+        max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
         self._portal = LoopThread(name="xenodia-client")
-        self._async = AsyncClient(api_key, base_url, **options)
+        self._async = AsyncClient(
+            api_key,
+            base_url,
+            output_dir=output_dir,
+            timeout=timeout,
+            budget_usd=budget_usd,
+            budget=budget,
+            max_retries=max_retries,
+            request_timeout=request_timeout,
+            max_download_bytes=max_download_bytes,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
         return repr(self._async).replace("AsyncClient", "Client", 1)
@@ -734,6 +579,7 @@ class Client:
         self.close()
 
     def close(self) -> None:
+        """Close the connection pool and the journal, and stop the loop thread."""
         if self._portal.started:
             self._portal.run(self._async.aclose())
         else:
@@ -742,6 +588,7 @@ class Client:
 
     @property
     def aclient(self) -> AsyncClient:
+        """The `AsyncClient` underneath."""
         return self._async
 
     @property
@@ -751,6 +598,10 @@ class Client:
     @property
     def store(self) -> OutputStore:
         return self._async.store
+
+    @property
+    def budget(self) -> Budget:
+        return self._async.budget
 
     @property
     def spent_usd(self) -> float:
@@ -764,25 +615,106 @@ class Client:
         return self._portal.run(coro)
 
     def model(self) -> ModelInfo:
+        """gpt-image-2 as model discovery describes it (allowed values, price, reference limit)."""
         return self._run(self._async.model())
 
-    def generate(self, prompt: str, references: object = None, **kwargs: Any) -> GenerationResult:
-        return self._run(self._async.generate(prompt, references, **kwargs))
+    def generate(
+        self,
+        prompt: str,
+        references: object = None,
+        *,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        timeout: float | None = None,
+        on_progress: ProgressCallback | None = None,
+        model: str = rules.MODEL,
+        response_format: str = "url",
+        **options: Any,
+    ) -> GenerationResult:
+        """Generate one image call and return it saved on disk.
 
-    def prepare(self, prompt: str, references: object = None, **kwargs: Any) -> PreparedGeneration:
-        return self._run(self._async.prepare(prompt, references, **kwargs))
+        `references`: URLs, paths, bytes, binary files, PIL images, NumPy arrays,
+        matplotlib figures or earlier results (one, or a list of up to 16).
+        Every rule is checked before anything is sent; the call is journaled
+        before the POST, so a paid result survives a crash (`xj.recover()`).
+        """
+        return self._run(
+            self._async.generate(
+                prompt,
+                references,
+                aspect_ratio=aspect_ratio,
+                resolution=resolution,
+                timeout=timeout,
+                on_progress=on_progress,
+                model=model,
+                response_format=response_format,
+                **options,
+            )
+        )
 
-    def retrieve(self, task_id: str, **kwargs: Any) -> GenerationResult:
-        return self._run(self._async.retrieve(task_id, **kwargs))
+    def prepare(
+        self,
+        prompt: str,
+        references: object = None,
+        *,
+        aspect_ratio: str | None = None,
+        resolution: str | None = None,
+        model: str = rules.MODEL,
+        response_format: str = "url",
+        **options: Any,
+    ) -> PreparedGeneration:
+        """Check every rule and build the request, sending nothing."""
+        return self._run(
+            self._async.prepare(
+                prompt,
+                references,
+                aspect_ratio=aspect_ratio,
+                resolution=resolution,
+                model=model,
+                response_format=response_format,
+                **options,
+            )
+        )
 
-    def generate_many(self, prompts: Iterable[str], concurrency: int = 8, **common: Any) -> ResultList:
-        return self._run(self._async.generate_many(prompts, concurrency, **common))
+    def retrieve(
+        self, task_id: str, *, timeout: float | None = None, on_progress: ProgressCallback | None = None
+    ) -> GenerationResult:
+        """Wait for (or fetch) an existing task and save its images.  No new POST."""
+        return self._run(self._async.retrieve(task_id, timeout=timeout, on_progress=on_progress))
+
+    def generate_many(
+        self,
+        prompts: Iterable[str],
+        concurrency: int = 8,
+        *,
+        references: object = None,
+        on_result: Callable[[int, GenerationResult | XenodiaError], Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+        timeout: float | None = None,
+        **common: Any,
+    ) -> ResultList:
+        """One call per prompt, at most `concurrency` at once, results in input
+        order; a failed item holds its `XenodiaError`.  `common` (aspect_ratio,
+        resolution, ...) applies to every prompt."""
+        return self._run(
+            self._async.generate_many(
+                prompts,
+                concurrency,
+                references=references,
+                on_result=on_result,
+                on_progress=on_progress,
+                timeout=timeout,
+                **common,
+            )
+        )
 
     def history(self, limit: int | None = None) -> ResultList:
+        """Past generations saved in this output folder, newest first."""
         return self._run(self._async.history(limit))
 
-    def recover(self, **kwargs: Any) -> ResultList:
-        return self._run(self._async.recover(**kwargs))
+    def recover(self, *, timeout: float | None = None, concurrency: int = 8) -> ResultList:
+        """Finish every journaled generation that was paid for but not saved (no new POST)."""
+        return self._run(self._async.recover(timeout=timeout, concurrency=concurrency))
 
 
-__all__: Sequence[str] = ["AsyncClient", "Client"]
+__all__: Sequence[str] = ["AsyncClient", "Client", "PreparedGeneration"]

@@ -9,6 +9,7 @@ file, then rename) with the prompt and parameters in a JSON file beside them.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -19,8 +20,12 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
+
+from . import rules
+from .errors import APIResponseError
 
 DEFAULT_OUTPUT_DIR = "xenodia_outputs"
 JOURNAL_NAME = "journal.sqlite3"
@@ -42,18 +47,42 @@ CREATE TABLE IF NOT EXISTS generations (
     urls        TEXT,
     paths       TEXT,
     cost_usd    REAL,
-    error       TEXT
+    error       TEXT,
+    server_state TEXT
 );
 CREATE INDEX IF NOT EXISTS generations_task ON generations(task_id);
 CREATE INDEX IF NOT EXISTS generations_created ON generations(created_at);
 """
 
-# States a journal entry moves through.  "sending": the POST may be on its way;
-# "accepted"/"waiting"/...: the server holds a task; "saved": files are on disk.
-SAVED = "saved"
-FAILED = "fail"
-REFUSED = "refused"  # the server answered the POST with an error: nothing billed
-UNKNOWN = "unknown"  # the POST's fate is unknown (connection lost after sending)
+
+class JournalState(str, Enum):
+    """Where an entry is in its life, as this client sees it.  What the server
+    last said of the task (`waiting`, `generating`, ...) is `server_state`."""
+
+    SENDING = "sending"  # written before the POST: it may be on its way
+    ACCEPTED = "accepted"  # the server holds a task with this id; waiting for it
+    RETRIEVING = "retrieving"  # a task id handed to retrieve(), not sent from here
+    SUCCEEDED = "success"  # the task succeeded; its images are not saved yet
+    SAVED = "saved"  # the files are on disk
+    FAILED = "fail"  # the task ended in `fail`
+    REFUSED = "refused"  # the server answered the POST with an error: nothing billed
+    UNKNOWN = "unknown"  # the POST's fate is unknown (connection lost after sending)
+
+
+# Paid for, or maybe paid for, and not saved: what recover() finishes.  A state
+# not in this list (a typo, a newer version's) is never guessed to be recoverable.
+RECOVERABLE = frozenset({JournalState.ACCEPTED, JournalState.RETRIEVING, JournalState.SUCCEEDED, JournalState.UNKNOWN})
+
+# Journals written before server_state existed kept the server's words in `state`.
+_LEGACY_STATES = {"waiting": JournalState.ACCEPTED, "queuing": JournalState.ACCEPTED, "generating": JournalState.ACCEPTED}
+
+
+def parse_state(value: str) -> JournalState | str:
+    """A stored state as a `JournalState`, or the raw text when it is none of them."""
+    try:
+        return JournalState(value)
+    except ValueError:
+        return _LEGACY_STATES.get(value, value)
 
 
 def default_output_dir() -> Path:
@@ -69,18 +98,19 @@ class JournalEntry:
     prompt: str
     params: dict[str, Any]
     refs: list[dict[str, Any]]
-    state: str
+    state: JournalState | str
     task_id: str | None
     request_id: str | None
     urls: list[str]
     paths: list[Path]
     cost_usd: float | None
     error: str | None
+    server_state: str | None = None
 
     @property
     def recoverable(self) -> bool:
         """Paid for (or maybe paid for) but not saved, and findable again."""
-        return self.state not in (SAVED, FAILED, REFUSED) and bool(self.task_id or self.urls)
+        return self.state in RECOVERABLE and bool(self.task_id or self.urls)
 
 
 class Journal:
@@ -100,6 +130,9 @@ class Journal:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.executescript(_SCHEMA)
+            columns = {row[1] for row in conn.execute("PRAGMA table_info(generations)")}
+            if "server_state" not in columns:  # a journal from before the column existed
+                conn.execute("ALTER TABLE generations ADD COLUMN server_state TEXT")
             self._conn = conn
         return self._conn
 
@@ -134,11 +167,14 @@ class Journal:
 
     def update(self, entry_id: str, **values: Any) -> None:
         """Set columns of one entry; lists are stored as JSON."""
-        allowed = {"state", "task_id", "request_id", "urls", "paths", "cost_usd", "error"}
+        allowed = {"state", "server_state", "task_id", "request_id", "urls", "paths", "cost_usd", "error"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not journal columns: {sorted(unknown)}")
-        cols = {k: json.dumps([str(p) for p in v]) if isinstance(v, list) else v for k, v in values.items()}
+        cols = {
+            k: json.dumps([str(p) for p in v]) if isinstance(v, list) else v.value if isinstance(v, Enum) else v
+            for k, v in values.items()
+        }
         cols["updated_at"] = time.time()
         assignments = ", ".join(f"{k} = ?" for k in cols)
         with self._tx() as conn:
@@ -157,14 +193,6 @@ class Journal:
             rows = conn.execute(sql).fetchall()
             conn.row_factory = None
         return [_entry(row) for row in rows]
-
-    def get(self, entry_id: str) -> JournalEntry | None:
-        with self._lock:
-            conn = self._connection()
-            conn.row_factory = sqlite3.Row
-            row = conn.execute("SELECT * FROM generations WHERE id = ?", (entry_id,)).fetchone()
-            conn.row_factory = None
-        return _entry(row) if row else None
 
     def find_task(self, task_id: str) -> JournalEntry | None:
         with self._lock:
@@ -189,13 +217,14 @@ def _entry(row: sqlite3.Row) -> JournalEntry:
         prompt=row["prompt"],
         params=json.loads(row["params"]),
         refs=json.loads(row["refs"]),
-        state=row["state"],
+        state=parse_state(row["state"]),
         task_id=row["task_id"],
         request_id=row["request_id"],
         urls=load(row["urls"]),
         paths=[Path(p) for p in load(row["paths"])],
         cost_usd=row["cost_usd"],
         error=row["error"],
+        server_state=row["server_state"],
     )
 
 
@@ -205,6 +234,12 @@ class OutputStore:
     def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
         self.root = Path(root) if root is not None else default_output_dir()
         self.journal = Journal(self.root / JOURNAL_NAME)
+
+    def save_result(self, data: bytes, *, url: str, prompt: str, task_id: str | None, index: int, meta: dict[str, Any]) -> Path:
+        """Check a downloaded result (a whole image of an accepted type) and save
+        it under a readable name, with `meta` in a JSON file beside it."""
+        mime = check_image(data, url)
+        return self.save_image(data, mime, stem=file_stem(prompt, task_id, index), meta=meta)
 
     def save_image(self, data: bytes, mime: str, *, stem: str, meta: dict[str, Any]) -> Path:
         """Write `data` atomically as `<root>/<stem><ext>` and `meta` beside it."""
@@ -241,3 +276,20 @@ def file_stem(prompt: str, task_id: str | None, index: int, when: float | None =
     slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].rstrip("-") or "image"
     ident = task_id or uuid.uuid4().hex[:12]
     return f"{stamp}_{slug}_{ident}_{index}"
+
+
+def check_image(data: bytes, url: str) -> str:
+    """A downloaded result must be a whole image of an accepted type; returns its mime type."""
+    mime = rules.sniff_mime(data)
+    if mime is None:
+        raise APIResponseError(f"{url} did not return an image ({rules.describe_bytes(data)})")
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+        if mime == "image/png" and not data.rstrip(b"\x00").endswith(b"IEND\xaeB`\x82"):
+            raise OSError("no IEND chunk")
+    except Exception as exc:
+        raise APIResponseError(f"{url} returned a broken or truncated image ({exc})") from None
+    return mime
