@@ -11,7 +11,7 @@ import pytest
 
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.store import REFUSED, UNKNOWN
+from xenodia_jupyter.store import JournalState
 
 SECRET = "xenodia-test-secret-key-0123456789"
 
@@ -41,7 +41,7 @@ def test_each_error_status_on_the_post_is_typed_and_not_repeated(
     assert emu.stats.generate_posts == 1
     assert emu.stats.billed_calls == 0
     entry = client.store.journal.entries()[0]
-    assert entry.state == REFUSED
+    assert entry.state == JournalState.REFUSED
 
 
 @pytest.mark.parametrize("kind", ["nested", "html", "empty"])
@@ -103,7 +103,7 @@ def test_connection_dropped_after_the_post_is_not_repeated(client: xj.Client, em
         client.generate("dropped")
     assert emu.stats.generate_posts == 1
     assert emu.stats.billed_calls == 1
-    assert client.store.journal.entries()[0].state == UNKNOWN
+    assert client.store.journal.entries()[0].state == JournalState.UNKNOWN
 
 
 def test_read_timeout_on_the_post_is_not_repeated(make_client, emu: Emulator) -> None:  # type: ignore[no-untyped-def]
@@ -203,7 +203,7 @@ def test_a_malformed_answer_to_the_post_is_not_repeated(client: xj.Client, emu: 
     with pytest.raises(xj.APIConnectionError, match="not JSON"):
         client.generate("garbled")
     assert emu.stats.generate_posts == 1
-    assert client.store.journal.entries()[0].state == UNKNOWN
+    assert client.store.journal.entries()[0].state == JournalState.UNKNOWN
 
 
 def test_a_slow_poll_times_out_and_is_retried(make_client, emu: Emulator) -> None:  # type: ignore[no-untyped-def]

@@ -122,6 +122,29 @@ def test_n_runs_calls_at_once_into_one_result(kernel: KernelSession, emu: Emulat
     assert emu.stats.billed_calls == 3
 
 
+def test_n_with_one_failure_keeps_and_binds_the_others(kernel: KernelSession, emu: Emulator) -> None:
+    emu.next_task("fail")
+    failed = kernel.run("%%xenodia -n 3 -o partial\nOne of three fails", expect_error=True)
+    assert error_output(failed)["ename"] == "GenerationFailedError"
+    assert "2 of 3 images were saved (bound to partial)" in text(failed)
+    assert kernel.value("len(partial.paths), len(set(partial.task_ids))") == (2, 2)
+    assert emu.stats.billed_calls == 3
+
+
+def test_one_set_of_settings_under_both_names(kernel: KernelSession) -> None:
+    settings = "__import__('xenodia_jupyter.jupyter.settings', fromlist=['_']).kernel_settings()"
+    magics = "get_ipython().magics_manager.registry['XenodiaMagics']"
+    try:
+        kernel.run('%config XenodiaSettings.resolution = "2K"')
+        assert kernel.value(f"{magics}.resolution") == "2K"
+        kernel.run("%config XenodiaMagics.budget_usd = 0.5")
+        assert kernel.value(f"{settings}.budget_usd") == 0.5
+        kernel.run("from xenodia_jupyter.jupyter.engine import kernel_client")
+        assert kernel.value("kernel_client().budget_usd") == 0.5
+    finally:
+        kernel.run("%config XenodiaSettings.resolution = None\n%config XenodiaMagics.budget_usd = None")
+
+
 def test_dry_run_shows_the_request_and_price_and_sends_nothing(kernel: KernelSession, emu: Emulator) -> None:
     cell = kernel.run("%%xenodia --dry-run -a 1:1 -r 2K -i sketch -n 2\nJust checking")
     shown = html(cell) + text(cell)

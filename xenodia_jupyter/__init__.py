@@ -27,9 +27,13 @@ __version__ = "0.1.0"
 _LAZY = {
     "Client": "client",
     "AsyncClient": "client",
+    "PreparedGeneration": "client",
+    "Budget": "budget",
     "GenerationResult": "results",
     "ResultList": "results",
     "ModelInfo": "rules",
+    "PriceTier": "rules",
+    "Task": "protocol",
     "XenodiaError": "errors",
     "InvalidRequestError": "errors",
     "BudgetExceededError": "errors",
@@ -40,6 +44,7 @@ _LAZY = {
     "RateLimitError": "errors",
     "UpstreamError": "errors",
     "APIConnectionError": "errors",
+    "APIResponseError": "errors",
     "GenerationFailedError": "errors",
     "TaskTimeoutError": "errors",
 }
@@ -47,10 +52,14 @@ _LAZY = {
 __all__ = [*_LAZY, "generate", "generate_many", "recover", "history", "panel", "default_client"]
 
 if TYPE_CHECKING:
-    from .client import AsyncClient, Client
+    from collections.abc import Callable, Iterable
+
+    from .budget import Budget
+    from .client import AsyncClient, Client, PreparedGeneration
     from .errors import (
         APIConnectionError,
         APIError,
+        APIResponseError,
         AuthenticationError,
         BudgetExceededError,
         GenerationFailedError,
@@ -62,8 +71,10 @@ if TYPE_CHECKING:
         UpstreamError,
         XenodiaError,
     )
+    from .jupyter.panel import Panel
+    from .protocol import Task
     from .results import GenerationResult, ResultList
-    from .rules import ModelInfo
+    from .rules import ModelInfo, PriceTier
 
 
 def __getattr__(name: str) -> Any:
@@ -101,20 +112,43 @@ def default_client() -> Client:
         return _default[1]
 
 
-def generate(prompt: str, references: object = None, **kwargs: Any) -> GenerationResult:
-    """Generate with the default client; see `Client.generate`."""
-    return default_client().generate(prompt, references, **kwargs)
+def generate(
+    prompt: str,
+    references: object = None,
+    *,
+    aspect_ratio: str | None = None,
+    resolution: str | None = None,
+    timeout: float | None = None,
+    on_progress: Callable[[Task], Any] | None = None,
+    **options: Any,
+) -> GenerationResult:
+    """Generate one image call with the default client and return it saved on
+    disk; see `Client.generate`."""
+    return default_client().generate(
+        prompt, references, aspect_ratio=aspect_ratio, resolution=resolution, timeout=timeout,
+        on_progress=on_progress, **options,
+    )
 
 
-def generate_many(prompts: Any, concurrency: int = 8, **common: Any) -> ResultList:
+def generate_many(
+    prompts: Iterable[str],
+    concurrency: int = 8,
+    *,
+    references: object = None,
+    on_result: Callable[[int, GenerationResult | XenodiaError], Any] | None = None,
+    timeout: float | None = None,
+    **common: Any,
+) -> ResultList:
     """One generation per prompt, `concurrency` at once, results in input order;
     failed items hold their `XenodiaError`.  See `Client.generate_many`."""
-    return default_client().generate_many(prompts, concurrency, **common)
+    return default_client().generate_many(
+        prompts, concurrency, references=references, on_result=on_result, timeout=timeout, **common
+    )
 
 
-def recover(**kwargs: Any) -> ResultList:
+def recover(*, timeout: float | None = None, concurrency: int = 8) -> ResultList:
     """Finish every journaled generation that was paid for but not saved (no new POST)."""
-    return default_client().recover(**kwargs)
+    return default_client().recover(timeout=timeout, concurrency=concurrency)
 
 
 def history(limit: int | None = None) -> ResultList:
@@ -122,11 +156,16 @@ def history(limit: int | None = None) -> ResultList:
     return default_client().history(limit)
 
 
-def panel(**kwargs: Any) -> Any:
+def panel(
+    output_dir: str | None = None,
+    *,
+    timeout: float | None = None,
+    budget_usd: float | None = None,
+) -> Panel:
     """The generation studio widget (also `%xenodia panel`)."""
     from .jupyter.panel import Panel
 
-    return Panel(**kwargs)
+    return Panel(output_dir, timeout=timeout, budget_usd=budget_usd)
 
 
 def load_ipython_extension(ipython: Any) -> None:

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..budget import Budget
 from ..loop_thread import Job, LoopThread
 
 if TYPE_CHECKING:
@@ -31,6 +32,7 @@ _engine = LoopThread(name="xenodia-engine")
 _clients: dict[tuple[str | None, ...], AsyncClient] = {}
 _lock = threading.Lock()
 _atexit_registered = False
+_budget: Budget | None = None  # the session's spend, shared by every kernel client
 
 
 def engine() -> LoopThread:
@@ -55,16 +57,16 @@ def spawn(coro: Coroutine[Any, Any, T]) -> Job[T]:
     return engine().submit(coro)
 
 
-_KEEP: Any = object()
-
-
-def kernel_client(*, output_dir: str | None = None, budget_usd: float | None = _KEEP) -> AsyncClient:
-    """One AsyncClient per configuration, used only on the engine's loop.  A
-    new key or base URL in the environment gives a new client.  `budget_usd`
-    (None: no budget) applies to the session's spend so far; left out, the
-    budget stays as it is."""
+def kernel_client(*, output_dir: str | None = None) -> AsyncClient:
+    """One AsyncClient per key, base URL and output folder, used only on the
+    engine's loop.  A new key or base URL in the environment gives a new client.
+    Every kernel client draws on one budget, whose limit is
+    `XenodiaSettings.budget_usd`: the magic and the panel share one spend."""
     from ..client import AsyncClient
+    from .settings import kernel_settings
 
+    settings = kernel_settings()
+    output_dir = output_dir or settings.output_dir
     key = (
         os.environ.get("XENODIA_API_KEY"),
         os.environ.get("XENODIA_BASE_URL"),
@@ -73,10 +75,20 @@ def kernel_client(*, output_dir: str | None = None, budget_usd: float | None = _
     with _lock:
         client = _clients.get(key)
         if client is None:
-            client = _clients[key] = AsyncClient(output_dir=output_dir)
-    if budget_usd is not _KEEP:
-        client.budget_usd = budget_usd
+            client = _clients[key] = AsyncClient(output_dir=output_dir, budget=_kernel_budget(settings))
     return client
+
+
+def _kernel_budget(settings: Any) -> Budget:
+    global _budget
+    if _budget is None:
+        budget = _budget = Budget(settings.budget_usd)
+
+        def follow(change: Any) -> None:
+            budget.limit_usd = change["new"]
+
+        settings.observe(follow, "budget_usd")
+    return _budget
 
 
 def shutdown() -> None:

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Float, Int, Unicode
+from traitlets import Float, Int, Unicode, link
+
+from .settings import SHARED_TRAITS, kernel_settings
 
 if TYPE_CHECKING:
     from ..client import AsyncClient, PreparedGeneration
@@ -109,10 +111,23 @@ class XenodiaMagics(Magics):
         None, allow_none=True, help="Refuse, before sending, any call past this session spend."
     ).tag(config=True)
 
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        # One set of settings for the magics and the panel: each trait here is linked
+        # both ways to the kernel's XenodiaSettings; a value configured for the
+        # magics (ipython_config, %config before loading) is the one both start from.
+        settings = kernel_settings()
+        configured = self.config.get("XenodiaMagics", {})
+        for name in SHARED_TRAITS:
+            if name in configured:
+                link((self, name), (settings, name))
+            else:
+                link((settings, name), (self, name))
+
     def _client(self) -> AsyncClient:
         from .engine import kernel_client
 
-        return kernel_client(output_dir=self.output_dir, budget_usd=self.budget_usd)
+        return kernel_client(output_dir=self.output_dir)
 
     @magic_arguments()
     @argument("-a", "--aspect-ratio", help="auto, 1:1, 9:16, 16:9, 4:3 or 3:4.")
@@ -222,9 +237,9 @@ def _run_generation(
         raise _short_traceback(exc) from None
     if args.dry_run:
         return DryRun(request, args.n)
-    if magics.budget_usd is not None and args.n > 1:
+    if args.n > 1:
         try:
-            client._check_budget(request.price_usd * args.n)
+            client.budget.check(request.price_usd * args.n)
         except XenodiaError as exc:
             raise _short_traceback(exc) from None
 
@@ -264,6 +279,12 @@ def _run_generation(
         raise _interrupted(job.task_ids) from None
     except XenodiaError as exc:
         line.show(error_box(exc))
+        if job.saved_before_failure:
+            saved = _merge(job.saved_before_failure)
+            if args.out and shell is not None:
+                shell.user_ns[args.out] = saved
+            print(f"{len(saved.paths)} of {args.n} images were saved" + (f" (bound to {args.out})" if args.out else "")
+                  + "; see %xenodia history.")
         raise _short_traceback(exc) from None
     line.clear()
     result.preview_size = magics.preview_size
@@ -296,6 +317,9 @@ def _done_html(result: GenerationResult) -> Any:
     return HTML(f"<div style='font-size:12px;color:#444'>✅ done: {len(result.paths)} image(s) saved</div>")
 
 
+N_CONCURRENCY = 8  # -n 100 sends eight at a time, not a hundred
+
+
 class _Job:
     """One `%%xenodia` run: N generations at once, reporting to one progress line.
 
@@ -313,6 +337,7 @@ class _Job:
         self.line = line
         self.draw_live = draw_live
         self._task_ids: dict[int, str] = {}
+        self.saved_before_failure: list[GenerationResult] = []
         self._progress: dict[int, int] = {}
         self._state = "sending"
 
@@ -326,16 +351,26 @@ class _Job:
         return ids[0] if ids else None
 
     async def run(self) -> GenerationResult:
+        """All N calls to their end, at most `N_CONCURRENCY` at once.  A failure
+        does not cut the others short: they finish and are saved, and the cell
+        fails with the first error, saying how many images were saved."""
         import asyncio
 
         deadline = time.monotonic() + self.timeout
-        parts = await asyncio.gather(
-            *(
-                self.client.submit(self.request, deadline=deadline, on_progress=self._reporter(i))
-                for i in range(self.n)
-            )
-        )
-        return parts[0] if self.n == 1 else _merge(parts)
+        gate = asyncio.Semaphore(N_CONCURRENCY)
+
+        async def one(index: int) -> GenerationResult:
+            async with gate:
+                return await self.client.submit(self.request, deadline=deadline, on_progress=self._reporter(index))
+
+        parts = await asyncio.gather(*(one(i) for i in range(self.n)), return_exceptions=True)
+        done = [p for p in parts if not isinstance(p, BaseException)]
+        failed = [p for p in parts if isinstance(p, BaseException)]
+        if failed:
+            if done:
+                self.saved_before_failure = done
+            raise failed[0]
+        return done[0] if self.n == 1 else _merge(done)
 
     def _reporter(self, index: int) -> Any:
         def report(task: Any) -> None:
