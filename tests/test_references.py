@@ -27,7 +27,6 @@ from xenodia_jupyter.references import (
     encode_image,
     prepare_references,
     reference_from_bytes,
-    summarize,
 )
 
 try:
@@ -750,7 +749,7 @@ def test_a_matplotlib_figure_is_saved_as_png_at_its_dpi(agg: Any) -> None:
     assert 1.8 < sizes[1][0] / sizes[0][0] < 2.2
 
 
-# The prepared reference, reference_from_bytes, summarize ----------------------------------
+# The prepared reference, reference_from_bytes ----------------------------------
 
 
 def test_a_prepared_reference_is_frozen_and_its_repr_has_no_bytes() -> None:
@@ -769,19 +768,6 @@ def test_reference_from_bytes_applies_the_rules_and_fixes_the_name() -> None:
     with pytest.raises(InvalidRequestError) as info:
         reference_from_bytes(encoded("GIF"), "cat.gif", "URL https://example.com/cat.gif", index=3)
     assert info.value.message.startswith("references[3] (cat.gif) is a GIF image")
-
-
-def test_summarize_gives_one_line_per_reference_without_bytes(tmp_path: Path) -> None:
-    path = save(Image.new("RGB", (8, 8)), tmp_path / "logo.png")
-    prepared = prepare_references([path, "https://example.com/cat.png"])
-    lines = summarize(prepared)
-    assert len(lines) == 2
-    assert lines[0].startswith("references[0]: file ") and "logo.png (image/png" in lines[0]
-    assert prepared[0].digest[:12] in lines[0]
-    assert (
-        lines[1]
-        == f"references[1]: URL https://example.com/cat.png, sent as image_input (sha256 {prepared[1].digest[:12]})"
-    )
 
 
 # The bad-input corpus -----------------------------------------------------------------------

@@ -305,11 +305,8 @@ def parse_models(body: object, model_id: str = MODEL) -> dict[str, Any]:
             elif param.get("name") == "resolution" and values:
                 found["resolutions"] = values
     refs = caps.get("reference_input")
-    if isinstance(refs, Mapping):
-        if _as_int(refs.get("max_items")):
-            found["max_references"] = _as_int(refs.get("max_items"))
-        if isinstance(refs.get("transport"), list):
-            found["reference_transports"] = tuple(str(t) for t in refs["transport"])
+    if isinstance(refs, Mapping) and _as_int(refs.get("max_items")):
+        found["max_references"] = _as_int(refs.get("max_items"))
     pricing = caps.get("pricing")
     if isinstance(pricing, Mapping):
         tiers = tuple(

@@ -59,7 +59,6 @@ __all__ = [
     "encode_image",
     "prepare_references",
     "reference_from_bytes",
-    "summarize",
 ]
 
 # Pillow's default `Image.MAX_IMAGE_PIXELS` (about 89.5 megapixels), fixed here
@@ -129,20 +128,6 @@ def reference_from_bytes(data: bytes, filename: str, source: str, *, index: int 
     label = _label(index, filename or "bytes")
     mime, fmt, width, height = _checked(data, label)
     return _file_reference(data, mime, filename, index, f"{source} ({_human_size(len(data))} {fmt} {width}x{height})")
-
-
-def summarize(refs: list[PreparedReference]) -> list[str]:
-    """One line per reference for dry runs and the journal (no bytes)."""
-    lines = []
-    for index, ref in enumerate(refs):
-        if ref.kind == "url":
-            lines.append(f"references[{index}]: {ref.source}, sent as image_input (sha256 {ref.digest[:12]})")
-        else:
-            lines.append(
-                f"references[{index}]: {ref.source}, uploaded as {ref.filename} "
-                f"({ref.mime}, {_human_size(ref.size)}, sha256 {ref.digest[:12]})"
-            )
-    return lines
 
 
 # Sorting out what was given ----------------------------------------------------

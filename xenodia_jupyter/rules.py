@@ -45,7 +45,6 @@ class ModelInfo:
     max_references: int = MAX_REFERENCES
     pricing_mode: str = "per_call"
     tiers: tuple[PriceTier, ...] = (PriceTier("default", PRICE_MICRO_USDC, "Per call"),)
-    reference_transports: tuple[str, ...] = ("url", "multipart_file")
     from_discovery: bool = False
     raw: dict = field(default_factory=dict, compare=False, repr=False)
 
