@@ -482,19 +482,9 @@ class AsyncClient:
                     request_id=exc.request_id,
                     task_id=task.task_id,
                 ) from None
-            meta = {
-                "prompt": prompt,
-                **params,
-                "task_id": task.task_id,
-                "request_id": task.request_id,
-                "url": url,
-                "index": index,
-                "cost_usd": cost,
-                "journal_id": entry,
-                "saved_at": time.time(),
-            }
+            facts = {**params, "task_id": task.task_id, "request_id": task.request_id, "cost_usd": cost, "journal_id": entry}
             return await asyncio.to_thread(
-                self.store.save_result, data, url=url, prompt=prompt, task_id=task.task_id, index=index, meta=meta
+                self.store.save_result, data, url=url, prompt=prompt, index=index, facts=facts
             )
 
         if not task.urls:

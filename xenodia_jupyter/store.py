@@ -235,11 +235,13 @@ class OutputStore:
         self.root = Path(root) if root is not None else default_output_dir()
         self.journal = Journal(self.root / JOURNAL_NAME)
 
-    def save_result(self, data: bytes, *, url: str, prompt: str, task_id: str | None, index: int, meta: dict[str, Any]) -> Path:
+    def save_result(self, data: bytes, *, url: str, prompt: str, index: int, facts: dict[str, Any]) -> Path:
         """Check a downloaded result (a whole image of an accepted type) and save
-        it under a readable name, with `meta` in a JSON file beside it."""
+        it under a readable name.  The JSON side file holds the prompt, `facts`
+        (parameters, task and request id, cost, journal id), the URL and when."""
         mime = check_image(data, url)
-        return self.save_image(data, mime, stem=file_stem(prompt, task_id, index), meta=meta)
+        meta = {"prompt": prompt, **facts, "url": url, "index": index, "saved_at": time.time()}
+        return self.save_image(data, mime, stem=file_stem(prompt, facts.get("task_id"), index), meta=meta)
 
     def save_image(self, data: bytes, mime: str, *, stem: str, meta: dict[str, Any]) -> Path:
         """Write `data` atomically as `<root>/<stem><ext>` and `meta` beside it."""
