@@ -93,6 +93,7 @@ class AsyncClient:
         max_retries: int = 4,
         request_timeout: float = 120.0,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        check_urls: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if budget is not None and budget_usd is not None:
@@ -100,9 +101,13 @@ class AsyncClient:
         api_key = api_key if api_key is not None else _env("XENODIA_API_KEY")
         self.base_url = (base_url or _env("XENODIA_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.store = OutputStore(output_dir)
-        self.timeout = timeout
+        self.timeout = rules.check_seconds(timeout)
+        rules.check_seconds(request_timeout, "request_timeout")
+        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+            raise InvalidRequestError("max_retries", f"must be a whole number >= 0, not {max_retries!r}")
         self.budget = budget if budget is not None else Budget(budget_usd)
         self.max_download_bytes = max_download_bytes
+        self.check_urls = check_urls
         self._transport = Transport(
             self.base_url,
             api_key,
@@ -154,12 +159,17 @@ class AsyncClient:
         if self._model_lock is None:
             self._model_lock = asyncio.Lock()
         async with self._model_lock:
+            if self._model_info is None and not self._transport.has_key and self.base_url == DEFAULT_BASE_URL:
+                # No key and the real API: nothing can be generated, so ask nothing of it.
+                log.debug("no API key: using the documented rules without asking model discovery")
+                self._model_info = rules.DEFAULT_MODEL_INFO
             if self._model_info is None:
                 try:
                     body = await self._transport.get_json(self._transport.url(protocol.MODELS_PATH), auth=False, retries=1)
                     self._model_info = ModelInfo(**protocol.parse_models(body))
                 except XenodiaError as exc:
-                    log.warning("model discovery failed (%s); using the documented rules", exc)
+                    level = logging.WARNING if self._transport.has_key else logging.DEBUG
+                    log.log(level, "model discovery failed (%s); using the documented rules", exc)
                     self._model_info = rules.DEFAULT_MODEL_INFO
         return self._model_info
 
@@ -181,8 +191,8 @@ class AsyncClient:
         rules.check_prompt(prompt)
         params, price = await self._check_options(aspect_ratio, resolution, model, response_format, options)
         refs = await self._prepare(references, await self.model())
+        await self._check_urls(refs)
         self.budget.check(price)
-        self._require_key()
         return PreparedGeneration(prompt=prompt, params=params, references=refs, price_usd=price)
 
     async def generate(
@@ -204,7 +214,7 @@ class AsyncClient:
         before the POST, so a paid result survives a crash (`xj.recover()`).
         `on_progress(task)` is called with each new task state.
         """
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = self._deadline(timeout)
         request = await self.prepare(
             prompt,
             references,
@@ -221,6 +231,7 @@ class AsyncClient:
     ) -> GenerationResult:
         """Send a prepared request and wait for its images (`deadline` is a
         `time.monotonic()` value).  `generate` is `prepare` then `submit`."""
+        self._require_key()
         refs = await self._upload_ready(request.references)
         body = protocol.build_generation_body(
             request.prompt,
@@ -261,7 +272,7 @@ class AsyncClient:
         if not isinstance(task_id, str) or not task_id.strip():
             raise InvalidRequestError("task_id", "must be a non-empty task id such as 'task_123'")
         self._require_key()
-        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        deadline = self._deadline(timeout)
         known = self.store.journal.find_task(task_id)
         if known is None:
             entry = self.store.journal.begin(base_url=self.base_url, prompt="", params={}, refs=[])
@@ -294,6 +305,8 @@ class AsyncClient:
         if isinstance(prompts, (str, bytes)):
             raise InvalidRequestError("prompts", "must be a list of prompts, not one string (wrap it: [prompt])")
         prompt_list = list(prompts)
+        if timeout is not None:
+            rules.check_seconds(timeout)
         if concurrency < 1:
             raise InvalidRequestError("concurrency", f"must be at least 1, not {concurrency}")
         for index, prompt in enumerate(prompt_list):
@@ -309,7 +322,7 @@ class AsyncClient:
 
         async def one(index: int, prompt: str) -> None:
             async with gate:
-                deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+                deadline = self._deadline(timeout)
                 try:
                     request = replace(template, prompt=prompt)
                     results[index] = await self.submit(request, deadline=deadline, on_progress=on_progress)
@@ -351,7 +364,7 @@ class AsyncClient:
                         return await self.retrieve(entry.task_id, timeout=timeout)
                     # An older-style 200 answer: its URLs are all there is.
                     task = Task(task_id=None, state="success", progress=100, urls=entry.urls)
-                    deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+                    deadline = self._deadline(timeout)
                     return await self._finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,
                                               deadline=deadline, on_progress=None)
                 except XenodiaError as exc:
@@ -383,6 +396,9 @@ class AsyncClient:
         # Reading files and encoding images takes real time: keep it off the event loop.
         return await asyncio.to_thread(prepare_references, references, max_references=info.max_references)
 
+    def _deadline(self, timeout: float | None) -> float:
+        return time.monotonic() + (self.timeout if timeout is None else rules.check_seconds(timeout))
+
     def _require_key(self) -> None:
         if not self._transport.has_key:
             raise InvalidRequestError(
@@ -390,6 +406,30 @@ class AsyncClient:
                 "no API key: set XENODIA_API_KEY or pass Client(api_key=...); "
                 "to try things for free, run the emulator (python -m xenodia_jupyter.emulator)",
             )
+
+    async def _check_urls(self, refs: list[PreparedReference]) -> None:
+        """Every URL reference, checked before anything is billed: reachable (a
+        ranged GET of its first bytes, without the key), a JPEG, PNG or WebP by
+        its bytes, and not over 30 MiB when its size is known.  `check_urls=False`
+        skips this for files only the API's servers can reach."""
+        if not self.check_urls:
+            return
+
+        async def check(index: int, url: str) -> None:
+            field = f"references[{index}]"
+            off = "pass check_urls=False if only the API's servers can reach it"
+            try:
+                head, size = await self._transport.peek(url)
+            except XenodiaError as exc:
+                raise InvalidRequestError(field, f"{url} could not be checked ({exc}); {off}") from None
+            if rules.sniff_mime(head) is None:
+                raise InvalidRequestError(field, f"{url} is not a JPEG, PNG or WebP image ({rules.describe_bytes(head)})")
+            if size is not None and size > rules.MAX_REFERENCE_BYTES:
+                raise InvalidRequestError(
+                    field, f"{url} is {size:,} bytes; at most {rules.MAX_REFERENCE_BYTES:,} (30 MiB) are allowed"
+                )
+
+        await asyncio.gather(*(check(i, r.url) for i, r in enumerate(refs) if r.kind == "url" and r.url))
 
     async def _upload_ready(self, refs: list[PreparedReference]) -> list[PreparedReference]:
         """URLs and files together: the API takes either a JSON body with URLs or a
@@ -405,7 +445,7 @@ class AsyncClient:
             try:
                 data = await self._transport.download(ref.url, limit=rules.MAX_REFERENCE_BYTES)
             except XenodiaError as exc:
-                raise InvalidRequestError("references", f"could not fetch {ref.url}: {exc}") from None
+                raise InvalidRequestError("references", f"could not fetch {ref.url} ({exc})") from None
             name = ref.url.rsplit("/", 1)[-1].split("?")[0] or "reference"
             return reference_from_bytes(data, name, f"URL {ref.url}")
 
@@ -541,6 +581,7 @@ class Client:
         max_retries: int = 4,
         request_timeout: float = 120.0,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
+        check_urls: bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._portal = LoopThread(name="xenodia-client")
@@ -554,6 +595,7 @@ class Client:
             max_retries=max_retries,
             request_timeout=request_timeout,
             max_download_bytes=max_download_bytes,
+            check_urls=check_urls,
             transport=transport,
         )
 

@@ -103,7 +103,24 @@ def check_prompt(prompt: object) -> str:
         )
     if "\x00" in prompt:
         raise InvalidRequestError("prompt", "must not contain NUL characters")
+    try:
+        prompt.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidRequestError(
+            "prompt", f"has a character that cannot be sent as UTF-8 at position {exc.start} (a lone surrogate)"
+        ) from None
     return prompt
+
+
+def check_seconds(value: object, field: str = "timeout") -> float:
+    """A timeout: a finite number of seconds above 0 (0 or less would send, bill, then give up at once)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRequestError(field, f"must be a number of seconds, not {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value <= 0:
+        raise InvalidRequestError(field, f"must be a finite number of seconds above 0, not {value!r}")
+    return float(value)
 
 
 def _check_choice(name: str, value: object, allowed: Sequence[str]) -> None:

@@ -213,6 +213,30 @@ class Transport:
 
         return await self._with_retries(once, typed, idempotent=True, deadline=deadline, what=f"download {url}")
 
+    async def peek(self, url: str, *, nbytes: int = 1024) -> tuple[bytes, int | None]:
+        """The first bytes of a file and its size when the server says it (a
+        ranged GET, read no further; never with the key)."""
+
+        async def once() -> tuple[bytes, int | None]:
+            headers = {"Range": f"bytes=0-{nbytes - 1}"}
+            async with self.http.stream("GET", url, headers=headers, follow_redirects=True, auth=None) as response:
+                if response.status_code not in (200, 206):
+                    await self._read_ok(response, 0)  # raises the typed error
+                head = b""
+                async for chunk in response.aiter_bytes(nbytes):
+                    head += chunk
+                    if len(head) >= nbytes:
+                        break
+                return head[:nbytes], _total_size(response)
+
+        def typed(failure: Failure) -> XenodiaError:
+            if isinstance(failure, httpx.TransportError):
+                return APIConnectionError(_name(failure))
+            return _as_error(failure)
+
+        policy = RetryPolicy(1, self.policy.max_retry_after_s)
+        return await self._with_retries(once, typed, idempotent=True, deadline=None, what=f"peek {url}", policy=policy)
+
     # The loop every request goes through ------------------------------------------------
 
     async def _with_retries(
@@ -253,6 +277,12 @@ class Transport:
         if retry_after is None:
             retry_after = protocol.parse_retry_after(response.headers.get("retry-after"))
         raise Refused(error, retry_after)
+
+
+def _total_size(response: httpx.Response) -> int | None:
+    ranged = response.headers.get("content-range", "")  # "bytes 0-1023/52341"
+    total = ranged.rpartition("/")[2] if response.status_code == 206 else response.headers.get("content-length", "")
+    return int(total) if total.isdigit() else None
 
 
 async def _read_capped(response: httpx.Response, limit: int, what: str, *, truncate: bool = False) -> bytes:
