@@ -229,3 +229,21 @@ def test_the_blocking_client_has_real_signatures() -> None:
         assert getattr(xj.Client, name).__doc__, name
     assert "timeout" in inspect.signature(xj.recover).parameters
     assert "concurrency" in inspect.signature(xj.generate_many).parameters
+
+
+@pytest.mark.parametrize("bad", [0, -5, float("nan"), "10"])
+def test_timeouts_are_checked_before_anything_is_sent(emu: Emulator, make_client: Callable[..., xj.Client], bad: object) -> None:
+    with pytest.raises(xj.InvalidRequestError, match="timeout"):
+        make_client(timeout=bad)
+    client = make_client()
+    with pytest.raises(xj.InvalidRequestError, match="timeout"):
+        client.generate("x", timeout=bad)  # type: ignore[arg-type]
+    with pytest.raises(xj.InvalidRequestError, match="timeout"):
+        client.generate_many(["x", "y"], timeout=bad)  # type: ignore[arg-type]
+    assert emu.stats.generate_posts == 0
+
+
+def test_a_prompt_that_cannot_be_utf8_is_refused(emu: Emulator, client: xj.Client) -> None:
+    with pytest.raises(xj.InvalidRequestError, match="UTF-8"):
+        client.generate("a lone \ud800 surrogate")
+    assert emu.stats.generate_posts == 0

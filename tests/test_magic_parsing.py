@@ -3,6 +3,7 @@ resolving `-i` values."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,42 @@ def test_unresolvable_references_are_usage_errors(spec: str, message: str, tmp_p
     monkeypatch.chdir(tmp_path)
     with pytest.raises(UsageError, match=message):
         resolve_reference(spec, {})
+
+
+# Options, split as a shell user expects ------------------------------------------------------
+
+from xenodia_jupyter.jupyter.magics import XenodiaMagics, parse_line  # noqa: E402
+
+
+def parse(line: str) -> object:
+    return parse_line(XenodiaMagics.xenodia, line)
+
+
+def test_quoted_and_escaped_paths_and_globs_arrive_without_their_quotes() -> None:
+    args = parse("""-i 'my logo.png' -i "été 1.png" -i my\\ logo.png -i 'shots/*.png' -o hero""")
+    assert args.ref == ["my logo.png", "été 1.png", "my logo.png", "shots/*.png"]  # type: ignore[attr-defined]
+    assert args.out == "hero"  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("-a 16:9 -a 1:1", "-a was given twice"),
+        ("-r 2K --resolution 4K", "--resolution was given twice"),
+        ("-o class", "-o class: not a valid variable name"),
+        ("-o 2fast", "not a valid variable name"),
+        ("--timeout 0", "--timeout 0: give a number of seconds above 0"),
+        ("--timeout -5", "above 0"),
+        ("--timeout nan", "above 0"),
+        ("-n 0", "-n must be at least 1"),
+        ("-i 'unclosed", "a quote is not closed"),
+    ],
+)
+def test_bad_options_are_refused_naming_the_option(line: str, words: str) -> None:
+    with pytest.raises(UsageError, match=re.escape(words)):
+        parse(line)
+
+
+def test_a_field_that_is_a_function_is_refused() -> None:
+    with pytest.raises(UsageError, match=r"\{name.upper\} in the prompt is a builtin_function_or_method"):
+        interpolate("{name.upper}", {"name": "teapot"})

@@ -271,3 +271,76 @@ def test_interrupt_then_recover_without_a_second_post(tmp_path: Path) -> None:
             assert "data:image/jpeg;base64," in html(recovered)
             assert kernel.value("recovered[0].prompt") == "Interrupted while waiting"
             assert emu.stats.generate_posts == 1 and emu.stats.billed_calls == 1
+
+
+# Polish: paths, prices, history, help, no key, short errors ------------------------------------
+
+
+def test_paths_with_spaces_quotes_and_accents(kernel: KernelSession, emu: Emulator) -> None:
+    kernel.run(
+        "from PIL import Image\n"
+        "Image.new('RGB', (16, 16), 'red').save('my logo.png')\n"
+        "import os; os.makedirs('shots', exist_ok=True)\n"
+        "Image.new('RGB', (16, 16), 'blue').save('shots/été 1.png')"
+    )
+    kernel.run("%%xenodia -i 'my logo.png' -i \"shots/été 1.png\" -i my\\ logo.png -i 'shots/*.png'\nQuoted")
+    assert [f["filename"] for f in emu.last_generation["files"]] == ["my logo.png", "été 1.png", "my logo.png", "été 1.png"]
+
+
+def test_a_costly_cell_asks_for_yes_first(kernel: KernelSession, emu: Emulator) -> None:
+    failed = kernel.run("%%xenodia -n 20\nTwenty at once", expect_error=True)
+    evalue = error_output(failed)["evalue"]
+    assert "$1.40" in evalue and "--yes" in evalue and "confirm_above_usd" in evalue
+    assert emu.stats.generate_posts == 0
+    kernel.run("%config XenodiaMagics.confirm_above_usd = 0.10")
+    try:
+        kernel.run("%%xenodia -n 2 --yes -o two\nTwo, confirmed")
+        assert emu.stats.billed_calls == 2
+    finally:
+        kernel.run("%config XenodiaMagics.confirm_above_usd = 1.0")
+
+
+def test_history_takes_a_limit_or_all_and_marks_failures(kernel: KernelSession, emu: Emulator) -> None:
+    emu.inject("generate", "status", status=402)
+    kernel.run("%%xenodia\nRefused for money", expect_error=True)
+    shown = kernel.run("%xenodia history 2")
+    page = html(shown)
+    assert page.count("<tr>") == 3  # a header and two rows
+    assert "Refused for money" in page and "refused (not billed)" in page
+    everything = html(kernel.run("%xenodia history --all"))
+    assert everything.count("<tr>") > 3 and "data:image/jpeg;base64," in everything
+    kernel.run("%xenodia history zero", expect_error=True)
+
+
+def test_history_limit_counts_saved_results(kernel: KernelSession, emu: Emulator) -> None:
+    emu.inject("generate", "status", status=502)
+    kernel.run("%%xenodia\nNot saved", expect_error=True)
+    assert kernel.value("len(__import__('xenodia_jupyter').history(limit=3))") == 3
+
+
+def test_help_documents_interpolation_settings_and_the_budget(kernel: KernelSession) -> None:
+    doc = text(kernel.run("print(get_ipython().find_cell_magic('xenodia').__doc__)"))
+    for words in ("{name}", "{{name}}", "trailing `;`", "%config XenodiaMagics.budget_usd", "confirm_above_usd", "--yes"):
+        assert words in doc, words
+
+
+def test_a_dry_run_needs_no_key_and_says_default(kernel: KernelSession, emu: Emulator) -> None:
+    kernel.run("import os\n_key = os.environ.pop('XENODIA_API_KEY')")
+    try:
+        cell = kernel.run("%%xenodia --dry-run\nJust looking")
+        shown = html(cell)
+        assert "nothing sent" in shown and "default" in shown and "None" not in shown
+    finally:
+        kernel.run("os.environ['XENODIA_API_KEY'] = _key")
+    assert emu.stats.generate_posts == 0
+
+
+def test_an_error_from_the_python_api_is_one_short_block(kernel: KernelSession) -> None:
+    failed = kernel.run("import xenodia_jupyter as xj\nxj.generate('x', aspect_ratio='1:1', resolution='4K')", expect_error=True)
+    error = error_output(failed)
+    assert error["ename"] == "InvalidRequestError"
+    (block,) = error["traceback"]
+    assert "resolution" in block and "%tb" in block and "File " not in block
+    shown = kernel.run("%tb")
+    full = "\n".join(line for o in shown.outputs if o.output_type == "error" for line in o.traceback) + text(shown)
+    assert "check_parameters" in full, "%tb shows the whole traceback"

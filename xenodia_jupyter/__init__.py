@@ -170,13 +170,17 @@ def panel(
 
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext xenodia_jupyter`: registers `%%xenodia` and `%xenodia`."""
-    from .jupyter.magics import XenodiaMagics
+    from .errors import XenodiaError
+    from .jupyter.magics import XenodiaMagics, short_traceback
 
     ipython.register_magics(XenodiaMagics)
+    # A XenodiaError from any cell shows as a short block, not a page of frames.
+    ipython.set_custom_exc((XenodiaError,), short_traceback)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """`%unload_ext xenodia_jupyter`: stops the engine thread and closes its clients."""
     from .jupyter.engine import shutdown
 
+    ipython.set_custom_exc((), None)
     shutdown()

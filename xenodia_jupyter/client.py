@@ -338,11 +338,8 @@ class AsyncClient:
 
     async def history(self, limit: int | None = None) -> ResultList:
         """Past generations saved in this output folder, newest first."""
-        return ResultList(
-            _result_from_entry(e)
-            for e in self.store.journal.entries(limit=limit)
-            if e.state == JournalState.SAVED and e.paths
-        )
+        saved = self.store.journal.entries(limit=limit, state=JournalState.SAVED)
+        return ResultList(_result_from_entry(e) for e in saved if e.paths)
 
     async def recover(self, *, timeout: float | None = None, concurrency: int = 8) -> ResultList:
         """Finish every journaled generation that was (or may have been) paid for

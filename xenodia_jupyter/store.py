@@ -180,17 +180,20 @@ class Journal:
         with self._tx() as conn:
             conn.execute(f"UPDATE generations SET {assignments} WHERE id = ?", (*cols.values(), entry_id))
 
-    def entries(self, *, limit: int | None = None) -> list[JournalEntry]:
-        """Newest first."""
+    def entries(self, *, limit: int | None = None, state: JournalState | None = None) -> list[JournalEntry]:
+        """Newest first; only those in `state` when it is given (the limit counts those)."""
         if not self.path.exists():
             return []
-        sql = "SELECT * FROM generations ORDER BY created_at DESC"
+        sql, args = "SELECT * FROM generations", []
+        if state is not None:
+            sql, args = sql + " WHERE state = ?", [state.value]
+        sql += " ORDER BY created_at DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
         with self._lock:
             conn = self._connection()
             conn.row_factory = sqlite3.Row
-            rows = conn.execute(sql).fetchall()
+            rows = conn.execute(sql, args).fetchall()
             conn.row_factory = None
         return [_entry(row) for row in rows]
 

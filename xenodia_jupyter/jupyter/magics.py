@@ -6,16 +6,21 @@ the client, Pillow, httpx and ipywidgets are imported on first use.
 
 from __future__ import annotations
 
+import argparse
 import glob
+import keyword
+import math
 import re
+import shlex
+import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
-from traitlets import Float, Int, Unicode, link
+from IPython.core.magic_arguments import argument, magic_arguments
+from traitlets import Bool, Float, Int, Unicode, link
 
 from .settings import SHARED_TRAITS, kernel_settings
 
@@ -59,7 +64,7 @@ def interpolate(text: str, namespace: dict[str, Any]) -> str:
         if escaped:
             return "{" + escaped + "}"
         try:
-            return str(lookup(path, namespace))
+            value = lookup(path, namespace)
         except _Missing as missing:
             raise UsageError(
                 f"{{{path}}} in the prompt: no variable named {missing} (define it, or write {{{{{path}}}}} "
@@ -67,6 +72,12 @@ def interpolate(text: str, namespace: dict[str, Any]) -> str:
             ) from None
         except (AttributeError, LookupError, TypeError) as exc:
             raise UsageError(f"{{{path}}} in the prompt: {type(exc).__name__}: {exc}") from None
+        if callable(value):
+            raise UsageError(
+                f"{{{path}}} in the prompt is a {type(value).__name__}, not a value: "
+                "call it in a cell first and use the result's name"
+            )
+        return str(value)
 
     return _FIELD.sub(replace, text)
 
@@ -97,9 +108,38 @@ def resolve_reference(spec: str, namespace: dict[str, Any]) -> list[Any]:
     return [path]
 
 
+class _Once(argparse.Action):
+    """An option that may be given once: `-a 16:9 -a 1:1` is a mistake, not "last one wins"."""
+
+    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
+        given = namespace.__dict__.setdefault("_given", set())
+        if self.dest in given:
+            raise UsageError(f"{option_string} was given twice; give it once")
+        given.add(self.dest)
+        setattr(namespace, self.dest, values)
+
+
+def parse_line(magic: Any, line: str) -> argparse.Namespace:
+    """The options, split the way a shell user expects: `-i 'my logo.png'`,
+    `-i "my logo.png"`, `-i my\\ logo.png` and `-i 'shots/*.png'` all work."""
+    try:
+        argv = shlex.split(line)
+    except ValueError as exc:
+        raise UsageError(f"%%xenodia options: {exc} (a quote is not closed)") from None
+    args = magic.parser.parse_args(argv)
+    if args.n < 1:
+        raise UsageError(f"-n must be at least 1, not {args.n}")
+    if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
+        raise UsageError(f"-o {args.out}: not a valid variable name")
+    if args.timeout is not None and (not math.isfinite(args.timeout) or args.timeout <= 0):
+        raise UsageError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
+    return args
+
+
 @magics_class
 class XenodiaMagics(Magics):
-    """Generate images with Xenodia's gpt-image-2.  Defaults are configurable:
+    """Generate images with Xenodia's gpt-image-2.  Defaults are configurable
+    here or as `XenodiaSettings` (the same settings, shared with the panel):
     `%config XenodiaMagics.resolution = "2K"`."""
 
     aspect_ratio = Unicode(None, allow_none=True, help="Default aspect ratio (-a).").tag(config=True)
@@ -110,6 +150,12 @@ class XenodiaMagics(Magics):
     budget_usd = Float(
         None, allow_none=True, help="Refuse, before sending, any call past this session spend."
     ).tag(config=True)
+    confirm_above_usd = Float(
+        1.0, allow_none=True, help="A cell that would cost more than this asks for --yes first (None: never asks)."
+    ).tag(config=True)
+    check_urls = Bool(True, help="Check URL references before sending (off: only the API can reach them).").tag(
+        config=True
+    )
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -127,11 +173,13 @@ class XenodiaMagics(Magics):
     def _client(self) -> AsyncClient:
         from .engine import kernel_client
 
-        return kernel_client(output_dir=self.output_dir)
+        client = kernel_client(output_dir=self.output_dir)
+        client.check_urls = self.check_urls
+        return client
 
     @magic_arguments()
-    @argument("-a", "--aspect-ratio", help="auto, 1:1, 9:16, 16:9, 4:3 or 3:4.")
-    @argument("-r", "--resolution", help="1K, 2K or 4K (auto allows only 1K; 1:1 not 4K).")
+    @argument("-a", "--aspect-ratio", action=_Once, help="auto, 1:1, 9:16, 16:9, 4:3 or 3:4.")
+    @argument("-r", "--resolution", action=_Once, help="1K, 2K or 4K (auto allows only 1K; 1:1 not 4K).")
     @argument(
         "-i",
         "--ref",
@@ -140,25 +188,42 @@ class XenodiaMagics(Magics):
         help="A reference image: a variable or expression (sketch, _, Out[5], shots[0]), "
         "a path or glob, or a URL. Repeatable.",
     )
-    @argument("-n", type=int, default=1, help="Generate N times at once; one result holds all images.")
-    @argument("-o", "--out", help="Bind the result to this variable.")
+    @argument("-n", type=int, default=1, action=_Once, help="Generate N times at once; one result holds all images.")
+    @argument("-o", "--out", action=_Once, help="Bind the result to this variable.")
     @argument("--background", action="store_true", help="Return at once; the preview fills in when done.")
     @argument("--dry-run", action="store_true", help="Check and show the request and its price; send nothing.")
-    @argument("--timeout", type=float, help="Seconds to wait before giving up (the task id is kept).")
+    @argument("--yes", action="store_true", help="Send a cell that costs more than confirm_above_usd.")
+    @argument("--timeout", type=float, action=_Once, help="Seconds to wait before giving up (the task id is kept).")
     @argument("--no-display", action="store_true", help="Show no preview (bind the result with -o).")
-    @argument("subcommand", nargs="*", help="Line magic only: models, history, recover or panel.")
+    @argument("--all", action="store_true", help="With history: every entry, not the newest 20.")
+    @argument("subcommand", nargs="*", help="Line magic only: models, history [N], recover or panel.")
     @line_cell_magic
     def xenodia(self, line: str, cell: str | None = None) -> Any:
-        """Generate an image from the cell body; `%xenodia models|history|recover|panel`."""
-        args = parse_argstring(self.xenodia, line)
+        """Generate an image from the cell body; `%xenodia models|history|recover|panel`.
+
+        The prompt is the cell body.  `{name}`, `{name.attr}`, `{name[0]}` and
+        `{name['key']}` are replaced from your variables (a function or method is
+        refused: call it in a cell first); other braces stay as written, and
+        `{{name}}` is a literal `{name}`.  A trailing `;` shows nothing:
+
+            %%xenodia -a 16:9 -r 2K -i sketch -i 'my logo.png' -o hero
+            A poster of {product.name} in a clean studio;
+
+        Settings (shared with the panel; also `%config XenodiaSettings...`):
+
+            %config XenodiaMagics.resolution = "2K"       # default -r
+            %config XenodiaMagics.budget_usd = 1.00       # refuse, before sending, spend past $1
+            %config XenodiaMagics.confirm_above_usd = 5   # cells over $5 need --yes
+            %config XenodiaMagics.check_urls = False      # URLs only the API can reach
+
+        Subcommands: `%xenodia models`, `%xenodia history [N | --all]`,
+        `%xenodia recover` (finish paid tasks, no new charge), `%xenodia panel`.
+        """
+        args = parse_line(self.xenodia, line)
         if cell is None:
-            return self._subcommand(args.subcommand, args.timeout)
+            return self._subcommand(args.subcommand, args)
         if args.subcommand:
             raise UsageError(f"unexpected argument(s) {' '.join(args.subcommand)!r} for %%xenodia")
-        if args.n < 1:
-            raise UsageError(f"-n must be at least 1, not {args.n}")
-        if args.out and not args.out.isidentifier():
-            raise UsageError(f"-o {args.out}: not a valid variable name")
         ns = self.shell.user_ns if self.shell is not None else {}
         body = cell.strip()
         quiet = body.endswith(";")  # like Python: a trailing ; shows nothing
@@ -172,10 +237,10 @@ class XenodiaMagics(Magics):
         result = _run_generation(self, prompt, refs, options, args, timeout)
         return None if quiet else result
 
-    def _subcommand(self, words: list[str], timeout: float | None) -> Any:
+    def _subcommand(self, words: list[str], args: argparse.Namespace) -> Any:
         from .engine import run_blocking
 
-        if len(words) != 1 or words[0] not in _SUBCOMMANDS:
+        if not words or words[0] not in _SUBCOMMANDS or (len(words) > 1 and words[0] != "history") or len(words) > 2:
             raise UsageError(
                 "%xenodia takes one of: " + ", ".join(_SUBCOMMANDS) + "; use %%xenodia (two %) to generate"
             )
@@ -191,14 +256,25 @@ class XenodiaMagics(Magics):
             info = run_blocking(client.model())
             return HTML(_model_table(info))
         if command == "history":
-            return run_blocking(client.history())
-        recovered = run_blocking(client.recover(timeout=timeout))
+            from .history import HistoryTable
+
+            limit = None if args.all else _history_limit(words[1:])
+            return HistoryTable(client.store.journal.entries(limit=limit), preview_size=96)
+        recovered = run_blocking(client.recover(timeout=args.timeout))
         if not recovered:
             print("Nothing to recover: every paid generation in the journal is saved.")
         for item in recovered:
             if isinstance(item, Exception):
                 print(f"Not recovered: {type(item).__name__}: {item}")
         return recovered
+
+
+def _history_limit(words: list[str]) -> int:
+    if not words:
+        return 20
+    if not words[0].isdigit() or int(words[0]) < 1:
+        raise UsageError(f"%xenodia history {words[0]}: give a number of entries (default 20) or --all")
+    return int(words[0])
 
 
 def _model_table(info: Any) -> str:
@@ -214,6 +290,24 @@ def _model_table(info: Any) -> str:
     ]
     body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>" for k, v in rows)
     return f"<table>{body}</table>"
+
+
+def short_traceback(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None) -> list[str]:
+    """IPython's custom exception handler for `XenodiaError`s raised by any cell
+    (`xj.generate(...)` included): the class and message, the headline and what
+    to do next, instead of a page of library frames.  `%tb` shows the full one."""
+    from .markup import describe
+
+    headline, advice = describe(value)
+    lines = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
+    lines += [f"  {text}" for text in (headline, advice) if text]
+    lines.append("  (the full traceback: %tb)")
+    block = ["\n".join(lines)]
+    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # what %tb shows
+    if hasattr(sys, "last_exc"):
+        sys.last_exc = value
+    shell._showtraceback(etype, value, block)
+    return block
 
 
 def _short_traceback(error: BaseException) -> BaseException:
@@ -237,6 +331,14 @@ def _run_generation(
         raise _short_traceback(exc) from None
     if args.dry_run:
         return DryRun(request, args.n)
+    total = request.price_usd * args.n
+    limit = magics.confirm_above_usd
+    if limit is not None and total > limit + 1e-9 and not args.yes:
+        raise UsageError(
+            f"this cell costs ${total:.2f} ({args.n} × ${request.price_usd:.2f}), more than "
+            f"confirm_above_usd (${limit:.2f}): add --yes to send it, or raise the setting "
+            f"(%config XenodiaMagics.confirm_above_usd = {math.ceil(total)})"
+        )
     if args.n > 1:
         try:
             client.budget.check(request.price_usd * args.n)
@@ -414,7 +516,11 @@ class DryRun:
         self.price_usd = request.price_usd * n
 
     def summary(self) -> dict[str, Any]:
-        return {**self.request.summary(), "calls": self.n, "total_usd": round(self.price_usd, 6)}
+        summary = self.request.summary()
+        for name in ("aspect_ratio", "resolution"):
+            if summary[name] is None:
+                summary[name] = "default (not sent: the server's own default applies)"
+        return {**summary, "calls": self.n, "total_usd": round(self.price_usd, 6)}
 
     def __repr__(self) -> str:
         lines = [f"{k}: {v}" for k, v in self.summary().items()]

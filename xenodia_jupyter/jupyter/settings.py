@@ -11,7 +11,7 @@ only, never the magics through IPython's registry.
 
 from __future__ import annotations
 
-from traitlets import Float, Int, Unicode
+from traitlets import Bool, Float, Int, Unicode
 from traitlets.config import SingletonConfigurable
 
 
@@ -26,9 +26,24 @@ class XenodiaSettings(SingletonConfigurable):
     budget_usd = Float(
         None, allow_none=True, help="Refuse, before sending, any call past this session spend (magic and panel)."
     ).tag(config=True)
+    confirm_above_usd = Float(
+        1.0, allow_none=True, help="A cell that would cost more than this asks for --yes first (None: never asks)."
+    ).tag(config=True)
+    check_urls = Bool(
+        True, help="Check URL references (reachable, an image, size) before sending; off for URLs only the API reaches."
+    ).tag(config=True)
 
 
-SHARED_TRAITS = ("aspect_ratio", "resolution", "output_dir", "timeout", "preview_size", "budget_usd")
+SHARED_TRAITS = (
+    "aspect_ratio",
+    "resolution",
+    "output_dir",
+    "timeout",
+    "preview_size",
+    "budget_usd",
+    "confirm_above_usd",
+    "check_urls",
+)
 
 
 def kernel_settings() -> XenodiaSettings:
