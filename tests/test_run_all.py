@@ -179,3 +179,19 @@ def test_a_cell_sees_progress_drawn_while_it_waits(frontend: Frontend, emu: Emul
     assert updates, "no progress was drawn while the cell waited"
     # ... into one display, updated in place, not a new output per state:
     assert sum("xenodia-progress" in (o.get("data") or {}).get("text/html", "") for o in runs[1].outputs) <= 1
+
+
+def test_an_interrupted_python_call_names_its_task(frontend: Frontend, emu: Emulator) -> None:
+    emu.state.latency = 3.0
+    runs = frontend.send(["import xenodia_jupyter as xj", "r = xj.generate('Interrupted from Python')"])
+    frontend.wait_for(lambda: emu.stats.billed_calls == 1, 60, "the POST")
+    frontend.pump(0.3)
+    frontend.interrupt()
+    frontend.wait_for(lambda: all(r.status is not None and r.idle for r in runs), 60, "every reply")
+    error = runs[1].error
+    assert error is not None and error["ename"] == "KeyboardInterrupt"
+    (line,) = error["traceback"]
+    assert "task_" in line and "xj.recover()" in line
+    (recovered,) = frontend.run_all(["print(xj.recover(timeout=30)[0].prompt)"])
+    assert "Interrupted from Python" in recovered.text
+    assert emu.stats.generate_posts == 1

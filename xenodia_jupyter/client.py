@@ -547,6 +547,20 @@ def _result_from_entry(entry: JournalEntry) -> GenerationResult:
     )
 
 
+def interrupted(task_ids: list[str], recover: str) -> KeyboardInterrupt:
+    """A KeyboardInterrupt that says, in one line (also in IPython, which shows
+    `_render_traceback_` instead of frames), which paid tasks still run and how
+    to collect them."""
+    if task_ids:
+        what = "task " + ", ".join(task_ids) + (" is" if len(task_ids) == 1 else " are")
+        text = f"Interrupted: {what} still running on the server and journaled; collect with {recover} (no second charge)."
+    else:
+        text = f"Interrupted before the server answered; if it was sent, {recover} and the history know."
+    error = KeyboardInterrupt(text)
+    error._render_traceback_ = lambda: ["\x1b[0;31mKeyboardInterrupt\x1b[0m: " + text]  # type: ignore[attr-defined]
+    return error
+
+
 def _describe(exc: BaseException) -> str:
     text = str(exc)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
@@ -641,7 +655,17 @@ class Client:
         return self._async.budget_usd
 
     def _run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self._portal.run(coro)
+        started = time.time()
+        try:
+            return self._portal.run(coro)
+        except KeyboardInterrupt:
+            # The job was cancelled and has journaled its state: say what is still paid for.
+            running = [
+                e.task_id
+                for e in self._async.store.journal.entries(limit=200)
+                if e.created_at >= started and e.task_id and e.recoverable
+            ]
+            raise interrupted(running, "xj.recover()") from None
 
     def model(self) -> ModelInfo:
         """gpt-image-2 as model discovery describes it (allowed values, price, reference limit)."""

@@ -378,7 +378,9 @@ def _run_generation(
     except KeyboardInterrupt:
         job.draw()
         line.update("interrupted", None, job.task_id)
-        raise _interrupted(job.task_ids) from None
+        from ..client import interrupted
+
+        raise interrupted(job.task_ids, "%xenodia recover") from None
     except XenodiaError as exc:
         line.show(error_box(exc))
         if job.saved_before_failure:
@@ -395,22 +397,6 @@ def _run_generation(
     if args.no_display:
         return None
     return result
-
-
-def _interrupted(task_ids: list[str]) -> KeyboardInterrupt:
-    """The cell ends as interrupted (so a front end stops Run All there), with
-    one line instead of a traceback: what is still running, and how to collect it."""
-    if task_ids:
-        what = "task " + ", ".join(task_ids) + (" is" if len(task_ids) == 1 else " are")
-        text = (
-            f"Interrupted: {what} still running on the server and journaled; "
-            "collect with %xenodia recover (no second charge)."
-        )
-    else:
-        text = "Interrupted before the server answered; if it was sent, %xenodia recover and %xenodia history know."
-    error = KeyboardInterrupt(text)
-    error._render_traceback_ = lambda: ["\x1b[0;31mKeyboardInterrupt\x1b[0m: " + text]  # type: ignore[attr-defined]
-    return error
 
 
 def _done_html(result: GenerationResult) -> Any:
