@@ -6,6 +6,10 @@ where an HTTP answer becomes a typed error.  No message,
 repr or attribute here ever holds the API key: messages come from the server
 or from our own rules, and `redact` scrubs a known key out of anything that
 passes through.
+
+Each class also says what happened and what to do next in plain words:
+`headline` (one sentence) and `advice`, built from the error's own fields.
+`jupyter.markup.error_html` / `error_text` show them in the magic and the panel.
 """
 
 from __future__ import annotations
@@ -26,11 +30,29 @@ __all__ = [
     "APIResponseError",
     "GenerationFailedError",
     "TaskTimeoutError",
+    "StorageError",
 ]
 
 
 class XenodiaError(Exception):
     """Base class of every error raised by xenodia_jupyter."""
+
+    @property
+    def headline(self) -> str:
+        """What happened, in one sentence a person understands."""
+        return "Something went wrong in xenodia_jupyter."
+
+    @property
+    def advice(self) -> str:
+        """What to do next."""
+        return "The details are below."
+
+
+def _recover_note(task_id: str | None) -> str:
+    """For a task the server holds, maybe paid for but not saved here."""
+    if not task_id:
+        return ""
+    return f" Task {task_id} stays in the journal: xj.recover() collects it later, without paying again."
 
 
 # Raised before anything is sent ----------------------------------------------
@@ -43,6 +65,27 @@ class InvalidRequestError(XenodiaError, ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+    @property
+    def headline(self) -> str:
+        if self.field == "api_key":
+            return "No API key is set, so nothing was sent."
+        if self.field == "prompt":
+            return "Write a prompt first." if "empty" in self.message else "The prompt cannot be sent as it is."
+        if self.field.startswith("references") or self.field == "image_input":
+            return "A reference cannot be used, so nothing was sent."
+        return "This request breaks a rule, so nothing was sent."
+
+    @property
+    def advice(self) -> str:
+        if self.field == "api_key":
+            return (
+                "Set XENODIA_API_KEY (or pass api_key=...), then try again; a new panel picks up a new key. "
+                "To try things for free, run the emulator: python -m xenodia_jupyter.emulator"
+            )
+        if self.field == "prompt":
+            return f"The prompt {self.message}."
+        return f"Fix {self.field} and try again: {self.message}"
 
 
 class BudgetExceededError(InvalidRequestError):
@@ -57,6 +100,17 @@ class BudgetExceededError(InvalidRequestError):
         self.spent_usd = spent_usd
         self.price_usd = price_usd
         self.budget_usd = budget_usd
+
+    @property
+    def headline(self) -> str:
+        return "Over budget: nothing was sent."
+
+    @property
+    def advice(self) -> str:
+        return (
+            f"This call costs ${self.price_usd:.2f} and ${self.spent_usd:.2f} of the ${self.budget_usd:.2f} "
+            "budget is spent. Raise the budget (budget_usd=..., or %config XenodiaSettings.budget_usd) to go on."
+        )
 
 
 # The server answered with an error status -------------------------------------
@@ -94,6 +148,14 @@ class APIError(XenodiaError):
     def __reduce__(self) -> Any:
         return (_rebuild_api_error, (type(self), self.message, self.__dict__.copy()))
 
+    @property
+    def headline(self) -> str:
+        return f"The server refused the request ({self.status_code})."
+
+    @property
+    def advice(self) -> str:
+        return "The server's reason is below; change the request and try again." + _recover_note(self.task_id)
+
 
 def _rebuild_api_error(cls: type[APIError], message: str, state: dict[str, Any]) -> APIError:
     error = cls.__new__(cls)
@@ -106,13 +168,37 @@ def _rebuild_api_error(cls: type[APIError], message: str, state: dict[str, Any])
 class AuthenticationError(APIError):
     """401: the API key is missing or was refused."""
 
+    @property
+    def headline(self) -> str:
+        return "The API key was refused (401)."
+
+    @property
+    def advice(self) -> str:
+        return "Check XENODIA_API_KEY (or the api_key you passed), then try again; a new panel picks up a new key."
+
 
 class PaymentRequiredError(APIError):
     """402: the account is out of balance (the billing boundary)."""
 
+    @property
+    def headline(self) -> str:
+        return "The account is out of balance (402): nothing was generated."
+
+    @property
+    def advice(self) -> str:
+        return "Top up your Xenodia balance, then try again."
+
 
 class NotFoundError(APIError):
     """404: the task (or a result file) is unknown or has expired."""
+
+    @property
+    def headline(self) -> str:
+        return "Not found (404): the task or its image is unknown or has expired."
+
+    @property
+    def advice(self) -> str:
+        return "Check the task id; xj.history() lists every image saved so far."
 
 
 class RateLimitError(APIError):
@@ -122,9 +208,28 @@ class RateLimitError(APIError):
         self.retry_after = retry_after
         super().__init__(message, **kw)
 
+    @property
+    def headline(self) -> str:
+        return "Too many requests right now (429)."
+
+    @property
+    def advice(self) -> str:
+        wait = f"Wait {self.retry_after:.0f} s" if self.retry_after else "Wait a moment"
+        return f"{wait} and try again, or run fewer generations at once." + _recover_note(self.task_id)
+
 
 class UpstreamError(APIError):
     """502 and other 5xx: generation failed upstream or the gateway broke."""
+
+    @property
+    def headline(self) -> str:
+        if self.task_id:
+            return f"The image service failed ({self.status_code}) while working on the task."
+        return f"The image service failed ({self.status_code}); nothing was generated."
+
+    @property
+    def advice(self) -> str:
+        return "This is usually temporary: try again in a moment." + _recover_note(self.task_id)
 
 
 _STATUS_CLASSES: dict[int, type[APIError]] = {
@@ -154,11 +259,27 @@ class APIConnectionError(XenodiaError):
         self.message = message
         self.task_id = task_id
 
+    @property
+    def headline(self) -> str:
+        return "Could not talk to the image service."
+
+    @property
+    def advice(self) -> str:
+        return "Check the network and XENODIA_BASE_URL, then try again." + _recover_note(self.task_id)
+
 
 class APIResponseError(APIConnectionError):
     """The server answered, but not as the API documents: a body that is not
     JSON, a task envelope without a task id or state, impossible numbers.
     (An `APIConnectionError` too, for code written before it existed.)"""
+
+    @property
+    def headline(self) -> str:
+        return "The image service answered in a way the API does not document."
+
+    @property
+    def advice(self) -> str:
+        return "Try again; if it keeps happening, report the details below." + _recover_note(self.task_id)
 
 
 class GenerationFailedError(XenodiaError):
@@ -173,6 +294,14 @@ class GenerationFailedError(XenodiaError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.task_id, self.error), {"request_id": self.request_id})
+
+    @property
+    def headline(self) -> str:
+        return "The generation failed on the server."
+
+    @property
+    def advice(self) -> str:
+        return "Try again, perhaps with other words or references; the server's reason is below."
 
 
 class TaskTimeoutError(XenodiaError, TimeoutError):
@@ -192,6 +321,50 @@ class TaskTimeoutError(XenodiaError, TimeoutError):
 
     def __reduce__(self) -> Any:
         return (type(self), (self.task_id, self.last_state, self.waited_s))
+
+    @property
+    def headline(self) -> str:
+        return f"Stopped waiting after {_seconds(self.waited_s)} s; the image may still arrive."
+
+    @property
+    def advice(self) -> str:
+        if not self.task_id:
+            return "The server had not named a task yet; if one was made, xj.recover() finds it in the journal."
+        return (
+            f"Task {self.task_id} (last seen {self.last_state!r}) stays in the journal: "
+            "xj.recover() collects it later, without paying again."
+        )
+
+
+# The output folder ---------------------------------------------------------------
+
+
+class StorageError(XenodiaError, OSError):
+    """The output folder or its journal could not be written or read (disk
+    full, locked, damaged, from a newer version).  `task_id` names a paid task
+    that was kept in the fallback file, when there is one; `path` is the file."""
+
+    def __init__(self, message: str, *, path: str | None = None, task_id: str | None = None) -> None:
+        XenodiaError.__init__(self, message)
+        self.message = message
+        self.path = path
+        self.task_id = task_id
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def headline(self) -> str:
+        return "The output folder or its journal could not be used."
+
+    @property
+    def advice(self) -> str:
+        return "Free disk space, or move the damaged journal aside as the message says." + _recover_note(self.task_id)
+
+
+def _seconds(value: float) -> str:
+    """12 s, 0.5 s: a whole number once it is long enough not to need a decimal."""
+    return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
 
 
 def redact(text: str, secret: str | None) -> str:

@@ -4,20 +4,17 @@ and a small thumbnail view for notebooks (never the full-size PNG)."""
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
-import io
 import os
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from .thumbnails import THUMBNAIL_SIZE, make_thumbnail
 
 if TYPE_CHECKING:
     from PIL import Image
-
-THUMBNAIL_SIZE = 256
 
 
 @dataclass(eq=False)
@@ -116,47 +113,6 @@ def _image_size(path: Path) -> tuple[int, int]:
         return im.size
 
 
-def thumbnail_path(path: str | os.PathLike[str]) -> Path:
-    """Where the thumbnail made at download time is kept, beside the image."""
-    return Path(path).with_suffix(".thumb.jpg")
-
-
-def make_thumbnail(path: str | os.PathLike[str], size: int = THUMBNAIL_SIZE) -> bytes:
-    """A small JPEG of the image at `path`.  The first one is kept beside the
-    image (`.thumb.jpg`): a 4K PNG must be decoded whole (PNG has no `draft`),
-    which is worth doing once per image, not on every display.  Nothing is made
-    ahead of time, so a script that never displays pays nothing."""
-    cached = thumbnail_path(path)
-    if size == THUMBNAIL_SIZE and cached.exists() and cached.stat().st_mtime >= os.stat(path).st_mtime:
-        return cached.read_bytes()
-    from PIL import Image
-
-    with Image.open(path) as im:
-        thumb = _thumbnail_of(im, size)
-    if size == THUMBNAIL_SIZE:
-        with contextlib.suppress(OSError):  # a read-only folder only costs the next display a decode
-            tmp = cached.with_name(f".{cached.name}.{os.getpid()}.{threading.get_ident()}.part")
-            tmp.write_bytes(thumb)
-            os.replace(tmp, cached)
-    return thumb
-
-
-def _thumbnail_of(im: Image.Image, size: int) -> bytes:
-    """Decode as little as possible: `draft` lets JPEG decode at a fraction of its
-    size, and `reduce` shrinks by an integer factor before the final resample."""
-    from PIL import Image
-
-    im.draft("RGB", (size, size))
-    factor = max(1, min(im.size) // (size * 2))
-    small = im.reduce(factor) if factor > 1 else im.copy()
-    small.thumbnail((size, size), Image.Resampling.BILINEAR)
-    if small.mode not in ("RGB", "L"):
-        small = small.convert("RGB")
-    buf = io.BytesIO()
-    small.save(buf, "JPEG", quality=80)
-    return buf.getvalue()
-
-
 def _file_href(path: Path) -> str:
     try:
         rel = os.path.relpath(path)
@@ -191,9 +147,14 @@ def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-class ResultList(list):
-    """A list of results (from `history()` or `generate_many`) that shows itself as
-    one grid of thumbnails."""
+Item = TypeVar("Item")
+
+
+class ResultList(list[Item], Generic[Item]):
+    """A list of results that shows itself as one grid of thumbnails:
+    `ResultList[GenerationResult]` from `history()`, and
+    `ResultList[GenerationResult | XenodiaError]` from `generate_many` and
+    `recover()`, with the error in place of each call that failed."""
 
     def _repr_html_(self) -> str:
         return render_html([r for r in self if isinstance(r, GenerationResult)])

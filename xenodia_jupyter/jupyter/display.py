@@ -1,14 +1,14 @@
-"""Live display helpers: one output line that updates in place while a task runs."""
+"""Live display helpers for the magic: one output line that updates in place
+while a task runs, and the box an error is shown in (the HTML is in `markup`)."""
 
 from __future__ import annotations
 
-import html
 import time
 from typing import Any
 
 from IPython.display import HTML, display
 
-_STATE_ICONS = {"waiting": "⏳", "queuing": "⏳", "generating": "🎨", "success": "✅", "fail": "❌"}
+from .markup import error_html, progress_html
 
 
 class ProgressLine:
@@ -23,27 +23,9 @@ class ProgressLine:
         self._handle = display(HTML(self._html("sending", None, None)), display_id=True)
 
     def _html(self, state: str, progress: int | None, task_id: str | None, note: str = "") -> str:
-        elapsed = time.monotonic() - self.started
-        bits = [f"{_STATE_ICONS.get(state, '⏳')} {html.escape(state)}"]
-        if progress is not None:
-            bits.append(f"{progress}%")
-        bits.append(f"{elapsed:.0f} s")
-        if self.price_usd is not None:
-            bits.append(f"${self.price_usd:.2f}")
-        if task_id:
-            bits.append(html.escape(task_id))
-        bar = ""
-        if progress is not None:
-            bar = (
-                f'<progress value="{progress}" max="100" style="width:120px;height:10px;'
-                f'vertical-align:middle;margin-right:6px"></progress>'
-            )
-        text = " · ".join(bits)
-        if note:
-            text += f" — {html.escape(note)}"
-        return (
-            f'<div class="xenodia-progress" style="font-family:monospace;font-size:12px;color:#444">'
-            f"{bar}{html.escape(self.label)}: {text}</div>"
+        elapsed_s = time.monotonic() - self.started
+        return progress_html(
+            self.label, state, progress, elapsed_s, price_usd=self.price_usd, task_id=task_id, note=note
         )
 
     def update(self, state: str, progress: int | None = None, task_id: str | None = None, note: str = "") -> None:
@@ -64,8 +46,5 @@ class ProgressLine:
 
 
 def error_box(error: BaseException) -> HTML:
-    return HTML(
-        '<div class="xenodia-error" style="border-left:3px solid #c00;padding:4px 8px;color:#900;'
-        f'font-family:monospace;font-size:12px">{html.escape(type(error).__name__)}: '
-        f"{html.escape(str(error))}</div>"
-    )
+    """The error in plain words (headline and advice), then its type and message."""
+    return HTML(error_html(error))

@@ -1,0 +1,189 @@
+"""Every piece of inline HTML the magic and the panel show, and its colours.
+
+Text from outside (prompts, file names, the server's words) is always escaped
+here.  Errors are shown the same way everywhere: the error's `headline` and
+`advice` (see `errors.py`), then its type and message for the technical reader.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+
+# Colours -----------------------------------------------------------------------------
+
+ERROR = "#900"  # error text
+ERROR_RULE = "#c00"  # the bar left of an error
+ERROR_DETAIL = "#733"
+WARNING = "#a60"  # cancelled
+SUCCESS = "#060"
+NOTE = "#555"  # small notes
+MUTED = "#888"  # secondary text
+RULE = "#ddd"  # borders of rows and cards
+PANEL_RULE = "#ccc"  # the panel's own border
+URL_TILE = "#eef"  # the tile shown for a URL reference
+PROGRESS_TEXT = "#444"
+
+CHIP_PX = 64  # thumbnail of a reference chip
+CARD_PX = 128  # thumbnail of a gallery card
+
+
+def short(text: str, limit: int) -> str:
+    """One line of at most `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _attr(text: str) -> str:
+    return html.escape(text, quote=True)
+
+
+# Errors ---------------------------------------------------------------------------------
+
+
+def describe(error: BaseException) -> tuple[str, str]:
+    """(headline, advice) of any exception; ours carry their own wording."""
+    from ..errors import XenodiaError
+
+    if isinstance(error, XenodiaError):
+        return error.headline, error.advice
+    return "Something unexpected went wrong.", "The details are below; the panel and the kernel go on working."
+
+
+def _technical(error: BaseException) -> str:
+    text = str(error)
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def error_text(error: BaseException) -> str:
+    """The error in plain text: headline, advice, then type and message."""
+    headline, advice = describe(error)
+    return "\n".join(line for line in (headline, advice, _technical(error)) if line)
+
+
+def error_html(error: BaseException) -> str:
+    """The error as a small red box: headline, advice, then type and message."""
+    headline, advice = describe(error)
+    technical = (
+        f"<div style='font-size:11px;color:{MUTED};font-family:monospace'>{html.escape(_technical(error))}</div>"
+    )
+    return message_html(headline, advice, extra=technical)
+
+
+def message_html(headline: str, detail: str = "", *, extra: str = "") -> str:
+    """A headline in bold with a smaller line under it, in the error colours."""
+    more = f"<div style='font-size:11px;color:{ERROR_DETAIL}'>{html.escape(detail)}</div>" if detail else ""
+    return (
+        f"<div class='xenodia-error-text' style='border-left:3px solid {ERROR_RULE};padding:2px 8px;"
+        f"color:{ERROR};line-height:1.35'><b>{html.escape(headline)}</b>{more}{extra}</div>"
+    )
+
+
+def note_html(text: str, colour: str = NOTE) -> str:
+    return f"<span style='font-size:12px;color:{colour}'>{html.escape(text)}</span>"
+
+
+# The panel --------------------------------------------------------------------------------
+
+
+def title_html(title: str, note: str = "") -> str:
+    tail = f" <span style='color:{MUTED};font-size:12px'>{html.escape(note)}</span>" if note else ""
+    return f"<b>{html.escape(title)}</b>{tail}"
+
+
+def price_html(price_usd: float, spent_usd: float, limit_usd: float | None, running: int) -> str:
+    text = f"<b>${price_usd:.2f}</b> for the next click · spent this session: ${spent_usd:.2f}"
+    if limit_usd is not None:
+        text += f" of a ${limit_usd:.2f} budget"
+    if running:
+        text += f" · {running} running"
+    return f"<span style='font-size:13px'>{text}</span>"
+
+
+def url_tile_html() -> str:
+    return (
+        f"<div style='width:{CHIP_PX}px;height:{CHIP_PX}px;display:flex;align-items:center;"
+        f"justify-content:center;background:{URL_TILE};font-size:11px;text-align:center;overflow:hidden;"
+        "word-break:break-all'>🔗 URL</div>"
+    )
+
+
+def chip_label_html(label: str) -> str:
+    return (
+        f"<div title='{_attr(label)}' style='font-size:10px;width:72px;overflow:hidden;white-space:nowrap;"
+        f"text-overflow:ellipsis;line-height:1.2'>{html.escape(short(label, 14))}</div>"
+    )
+
+
+def job_title_html(prompt: str, settings: str) -> str:
+    return (
+        f"<span title='{_attr(prompt)}' style='font-size:12px'>{html.escape(short(prompt, 40))} "
+        f"<span style='color:{MUTED}'>{html.escape(settings)}</span></span>"
+    )
+
+
+def cancelled_html(task_id: str | None) -> str:
+    if task_id:
+        text = (
+            f"Stopped waiting. Task {task_id} may still finish on the server; it stays in the "
+            "journal, and xj.recover() collects it without paying again."
+        )
+    else:
+        text = "Stopped before the server answered; if it was sent, xj.recover() and xj.history() know about it."
+    return f"<div class='xenodia-cancelled' style='font-size:11px;color:{WARNING}'>{html.escape(text)}</div>"
+
+
+def card_image_html(thumbnail: bytes, prompt: str) -> str:
+    """An <img> that carries the prompt as its tooltip (ipywidgets' Image view
+    fails to render when given a tooltip, so the card uses an HTML widget)."""
+    source = f"data:image/jpeg;base64,{base64.b64encode(thumbnail).decode()}" if thumbnail else ""
+    return (
+        f"<img src='{source}' title='{_attr(prompt)}' alt='{_attr(short(prompt, 40))}' "
+        f"style='width:{CARD_PX}px;height:{CARD_PX}px;object-fit:contain;display:block'/>"
+    )
+
+
+def card_caption_html(prompt: str, facts: str) -> str:
+    return (
+        f"<div title='{_attr(prompt)}' style='font-size:11px;line-height:1.25;width:150px;overflow:hidden;"
+        f"white-space:nowrap;text-overflow:ellipsis'>{html.escape(short(prompt, 40))}"
+        f"<br/><span style='color:{MUTED}'>{html.escape(facts)}</span></div>"
+    )
+
+
+# The magic's progress line ---------------------------------------------------------------
+
+_STATE_ICONS = {"waiting": "⏳", "queuing": "⏳", "generating": "🎨", "success": "✅", "fail": "❌"}
+
+
+def progress_html(
+    label: str,
+    state: str,
+    progress: int | None,
+    elapsed_s: float,
+    *,
+    price_usd: float | None = None,
+    task_id: str | None = None,
+    note: str = "",
+) -> str:
+    bits = [f"{_STATE_ICONS.get(state, '⏳')} {html.escape(state)}"]
+    if progress is not None:
+        bits.append(f"{progress}%")
+    bits.append(f"{elapsed_s:.0f} s")
+    if price_usd is not None:
+        bits.append(f"${price_usd:.2f}")
+    if task_id:
+        bits.append(html.escape(task_id))
+    bar = ""
+    if progress is not None:
+        bar = (
+            f'<progress value="{progress}" max="100" style="width:120px;height:10px;'
+            f'vertical-align:middle;margin-right:6px"></progress>'
+        )
+    text = " · ".join(bits)
+    if note:
+        text += f" — {html.escape(note)}"
+    return (
+        f'<div class="xenodia-progress" style="font-family:monospace;font-size:12px;color:{PROGRESS_TEXT}">'
+        f"{bar}{html.escape(label)}: {text}</div>"
+    )
