@@ -9,7 +9,7 @@ API origin (`create_app`)::
 CDN origin (`create_cdn_app`)::
 
     GET  /files/{task_id}/{n}.png    the rendered result (rendered once, on first download)
-    GET  /refs/{name}                small sample references (sample.png, .jpg, .webp, .gif)
+    GET  /refs/{name}                small sample references (sample.png, .jpg, .webp, .gif), on both origins
 
 Both share one `EmulatorState`.  Every handler first takes the route's queued
 fault, if any: "status", "nested", "html", "empty" and "malformed" replace
@@ -621,6 +621,8 @@ def create_app(state: EmulatorState | None = None) -> Starlette:
         Route("/v1/models", list_models, methods=["GET"]),
         Route("/v1/images/generations", create_generation, methods=["POST"]),
         Route("/v1/tasks/{task_id}", get_task, methods=["GET"]),
+        # The sample references, here too: a notebook that knows only the base URL can use them.
+        Route("/refs/{name}", get_reference, methods=["GET"]),
     ]
     return _app(state or EmulatorState(), "api", routes)
 
