@@ -47,6 +47,7 @@ _LAZY = {
     "APIResponseError": "errors",
     "GenerationFailedError": "errors",
     "TaskTimeoutError": "errors",
+    "StorageError": "errors",
 }
 
 __all__ = [*_LAZY, "generate", "generate_many", "recover", "history", "panel", "default_client"]
@@ -67,6 +68,7 @@ if TYPE_CHECKING:
         NotFoundError,
         PaymentRequiredError,
         RateLimitError,
+        StorageError,
         TaskTimeoutError,
         UpstreamError,
         XenodiaError,
@@ -135,7 +137,7 @@ def generate_many(
     concurrency: int = 8,
     *,
     references: object = None,
-    on_result: Callable[[int, GenerationResult | XenodiaError], Any] | None = None,
+    on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
     timeout: float | None = None,
     **common: Any,
 ) -> ResultList:

@@ -9,6 +9,7 @@ the price -> journal -> POST (transport.py) -> wait for the task
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -45,12 +46,32 @@ log = logging.getLogger("xenodia_jupyter")
 DEFAULT_BASE_URL = "https://api.xenodia.xyz"
 DEFAULT_TIMEOUT_S = 600.0  # a whole generation, from the call to the saved file
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
+STALE_SENDING_S = 300.0  # a POST unanswered this long is not in flight any more (request timeout: 120 s)
 
 T = TypeVar("T")
 
 
 def _env(name: str) -> str | None:
     return os.environ.get(name) or None
+
+
+def _checked_key(key: str | None) -> str | None:
+    """Refuse a key that cannot go in a header as it is; never echo it.  White
+    space is refused, not stripped: a key read with a trailing newline is
+    usually a sign of the wrong file, and a silent fix would hide it."""
+    if key is None or key == "":
+        return key
+    if not isinstance(key, str):
+        raise InvalidRequestError("api_key", f"must be text (str), not {type(key).__name__}")
+    if key != key.strip() or any(ord(c) < 32 or ord(c) == 127 for c in key):
+        raise InvalidRequestError(
+            "api_key",
+            "has white space or control characters in it (a trailing newline from open().read()?); "
+            "pass it stripped, e.g. api_key=key.strip()",
+        )
+    if not key.isascii():
+        raise InvalidRequestError("api_key", "has non-ASCII characters; an API key is plain ASCII text")
+    return key
 
 
 @dataclass
@@ -98,7 +119,7 @@ class AsyncClient:
     ) -> None:
         if budget is not None and budget_usd is not None:
             raise InvalidRequestError("budget_usd", "give either budget_usd or a shared budget, not both")
-        api_key = api_key if api_key is not None else _env("XENODIA_API_KEY")
+        api_key = _checked_key(api_key if api_key is not None else _env("XENODIA_API_KEY"))
         self.base_url = (base_url or _env("XENODIA_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
         self.store = OutputStore(output_dir)
         self.timeout = rules.check_seconds(timeout)
@@ -242,12 +263,16 @@ class AsyncClient:
         )
         journal = self.store.journal
         held = self.budget.reserve(request.price_usd)
-        entry = journal.begin(
-            base_url=self.base_url,
-            prompt=request.prompt,
-            params=request.params,
-            refs=[{"digest": r.digest, "source": r.source} for r in refs],
-        )
+        try:
+            entry = journal.begin(
+                base_url=self.base_url,
+                prompt=request.prompt,
+                params=request.params,
+                refs=[{"digest": r.digest, "source": r.source} for r in refs],
+            )
+        except BaseException:
+            self.budget.release(held)  # nothing was sent
+            raise
         try:
             task = await self._transport.post_generation(body, deadline=deadline)
         except APIError as exc:
@@ -255,7 +280,10 @@ class AsyncClient:
             journal.update(entry, state=JournalState.REFUSED, error=str(exc))
             raise
         except BaseException as exc:
-            journal.update(entry, state=JournalState.UNKNOWN, error=_describe(exc))
+            # The POST may have been billed: keep whatever task id the answer carried.
+            task_id = getattr(exc, "task_id", None)
+            journal.update(entry, state=JournalState.UNKNOWN, error=self._transport.redact(_describe(exc)),
+                           **({"task_id": task_id} if task_id else {}))
             raise
         state = JournalState.SUCCEEDED if task.done and task.state == "success" else JournalState.ACCEPTED
         journal.update(
@@ -290,7 +318,7 @@ class AsyncClient:
         concurrency: int = 8,
         *,
         references: object = None,
-        on_result: Callable[[int, GenerationResult | XenodiaError], Any] | None = None,
+        on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
         **common: Any,
@@ -318,7 +346,7 @@ class AsyncClient:
         template = replace(template, references=await self._upload_ready(template.references))
         self.budget.check(template.price_usd * len(prompt_list))
         gate = asyncio.Semaphore(concurrency)
-        results: list[GenerationResult | XenodiaError | None] = [None] * len(prompt_list)
+        results: list[GenerationResult | Exception | None] = [None] * len(prompt_list)
 
         async def one(index: int, prompt: str) -> None:
             async with gate:
@@ -326,7 +354,7 @@ class AsyncClient:
                 try:
                     request = replace(template, prompt=prompt)
                     results[index] = await self.submit(request, deadline=deadline, on_progress=on_progress)
-                except XenodiaError as exc:
+                except Exception as exc:  # one odd answer, or a full disk, sinks only its own item
                     results[index] = exc
             if on_result is not None:
                 on_result(index, results[index])  # type: ignore[arg-type]
@@ -354,7 +382,7 @@ class AsyncClient:
             if e.recoverable and protocol.same_origin(e.base_url, self.base_url)
         ]
 
-        async def one(entry: JournalEntry) -> GenerationResult | XenodiaError:
+        async def one(entry: JournalEntry) -> GenerationResult | Exception:
             async with gate:
                 try:
                     if entry.task_id:
@@ -364,11 +392,30 @@ class AsyncClient:
                     deadline = self._deadline(timeout)
                     return await self._finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,
                                               deadline=deadline, on_progress=None)
-                except XenodiaError as exc:
-                    self.store.journal.update(entry.id, error=_describe(exc))
+                except Exception as exc:  # one odd task never stops the others
+                    with contextlib.suppress(Exception):
+                        self.store.journal.update(entry.id, error=self._transport.redact(_describe(exc)))
                     return exc
 
-        return ResultList(await asyncio.gather(*(one(e) for e in entries)))
+        finished = await asyncio.gather(*(one(e) for e in entries))
+        return ResultList([*finished, *self._unanswered_sends()])
+
+    def _unanswered_sends(self) -> list[Exception]:
+        """Rows left at "sending" by a process that stopped after its POST went
+        out and before the answer came: maybe billed, with no task id to collect
+        it by.  Each is reported once (then journaled as unknown)."""
+        stale = time.time() - STALE_SENDING_S
+        reports: list[Exception] = []
+        for e in self.store.journal.entries():
+            if e.state == JournalState.SENDING and e.created_at < stale and protocol.same_origin(e.base_url, self.base_url):
+                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
+                message = (
+                    f"sent at {when}, outcome unknown, may have been billed: {e.prompt[:80]!r} "
+                    "(the process stopped before the server answered, so there is no task id to collect it by)"
+                )
+                self.store.journal.update(e.id, state=JournalState.UNKNOWN, error=message)
+                reports.append(APIConnectionError(message))
+        return reports
 
     # Steps of a generation ----------------------------------------------------------
 
@@ -476,10 +523,11 @@ class AsyncClient:
             journal.update(entry, error=_describe(exc))
             raise
         if task.state == "fail":
-            journal.update(entry, state=JournalState.FAILED, server_state=task.state, error=str(task.error))
+            reason = {k: self._transport.redact(v) if isinstance(v, str) else v for k, v in task.error.items()}
+            journal.update(entry, state=JournalState.FAILED, server_state=task.state, error=str(reason))
             if held is not None and (task.billing_status == "released" or task.cost_micro_usdc == 0):
                 self.budget.release(held)
-            raise GenerationFailedError(task.task_id or "", task.error, request_id=task.request_id)
+            raise GenerationFailedError(task.task_id or "", reason, request_id=task.request_id)
         cost = task.cost_micro_usdc / 1e6 if task.cost_micro_usdc is not None else (held.price_usd if held else None)
         if held is not None and cost is not None:
             self.budget.settle(held, cost)
@@ -741,7 +789,7 @@ class Client:
         concurrency: int = 8,
         *,
         references: object = None,
-        on_result: Callable[[int, GenerationResult | XenodiaError], Any] | None = None,
+        on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
         **common: Any,

@@ -9,11 +9,12 @@ optional fields) is handled in this one place.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import quote, urljoin, urlsplit
 
 from .errors import APIError, APIResponseError, RateLimitError, error_class_for_status, redact
 from .rules import MODEL, PriceTier
@@ -25,7 +26,7 @@ MODELS_PATH = "/v1/models"
 
 
 def task_path(task_id: str) -> str:
-    return f"/v1/tasks/{task_id}"
+    return f"/v1/tasks/{quote(task_id, safe='')}"
 
 
 # Requests ----------------------------------------------------------------------
@@ -107,15 +108,18 @@ class Task:
 
 
 def _as_int(value: object) -> int | None:
+    """A whole number from a field a server may fill with anything (1e999, NaN, "7")."""
     if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (int, float)):
         return int(value)
-    if isinstance(value, str):
-        try:
-            return int(float(value))
-        except ValueError:
-            return None
     return None
 
 
@@ -134,8 +138,11 @@ def parse_task(body: object) -> Task:
         raise APIResponseError(f"expected a task object, got {type(body).__name__}")
     task_id = body.get("task_id") or body.get("id")
     state = body.get("state") or body.get("status")
-    if not isinstance(task_id, str) or not task_id or not isinstance(state, str):
-        raise APIResponseError("the task envelope has no task_id or state")
+    if not isinstance(task_id, str) or not task_id.strip():
+        raise APIResponseError("the task envelope has no task_id")
+    if not isinstance(state, str):
+        # The task exists (and may be billed): keep its id so that it can be recovered.
+        raise APIResponseError(f"task {task_id} came without a state", task_id=task_id)
     billing = body.get("billing") if isinstance(body.get("billing"), Mapping) else {}
     assert isinstance(billing, Mapping)
     cost = _as_int(billing.get("actual_amount_micro_usdc"))
@@ -170,7 +177,7 @@ def parse_generation(status_code: int, body: object) -> Task:
 def decode_json(content: bytes, what: str) -> Any:
     try:
         return json.loads(content)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: JSON nested 100,000 deep
         snippet = content[:60].decode("utf-8", "replace")
         raise APIResponseError(f"{what}: the server answered with a body that is not JSON ({snippet!r})") from None
 
@@ -188,11 +195,11 @@ def resolve_poll_url(base_url: str, task_id: str, poll_url: str | None) -> str:
 def same_origin(a: str, b: str) -> bool:
     pa, pb = urlsplit(a), urlsplit(b)
     default_port = {"http": 80, "https": 443}
-    return (
-        pa.scheme == pb.scheme
-        and pa.hostname == pb.hostname
-        and (pa.port or default_port.get(pa.scheme)) == (pb.port or default_port.get(pb.scheme))
-    )
+    try:
+        ports = (pa.port or default_port.get(pa.scheme), pb.port or default_port.get(pb.scheme))
+    except ValueError:  # a port that is not a number, or out of range: not our origin
+        return False
+    return pa.scheme == pb.scheme and pa.hostname == pb.hostname and ports[0] == ports[1]
 
 
 # Errors ---------------------------------------------------------------------------

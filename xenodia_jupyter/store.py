@@ -9,6 +9,7 @@ file, then rename) with the prompt and parameters in a JSON file beside them.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -25,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import rules
-from .errors import APIResponseError
+from .errors import APIResponseError, StorageError
 
 DEFAULT_OUTPUT_DIR = "xenodia_outputs"
 JOURNAL_NAME = "journal.sqlite3"
@@ -113,40 +114,88 @@ class JournalEntry:
         return self.state in RECOVERABLE and bool(self.task_id or self.urls)
 
 
+SCHEMA_VERSION = 2  # 1: the first journal; 2: server_state (and every column below, added when missing)
+_COLUMNS = {"request_id": "TEXT", "urls": "TEXT", "paths": "TEXT", "cost_usd": "REAL", "error": "TEXT", "server_state": "TEXT"}
+WRITE_ATTEMPTS = 3  # a journal write that fails (locked, disk full) is tried this often before the fallback
+
+
 class Journal:
     """The SQLite journal of one output folder.  Safe for several threads, tasks
     and processes at once: each write is one short transaction, WAL mode lets
-    readers and a writer overlap, and a busy timeout serialises writers."""
+    readers and a writer overlap, and a busy timeout serialises writers.
 
-    def __init__(self, path: Path) -> None:
+    A write that still fails after `WRITE_ATTEMPTS` (disk full, locked by
+    another process) and carries a task id goes to `journal.fallback.jsonl`
+    beside it (append-only, fsynced) and raises `StorageError` naming the
+    task; the next time the journal opens, the fallback is folded back in."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
         self.path = path
+        self.fallback_path = path.with_name(path.stem + ".fallback.jsonl")
+        self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
         self._conn: sqlite3.Connection | None = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30, check_same_thread=False, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.executescript(_SCHEMA)
-            columns = {row[1] for row in conn.execute("PRAGMA table_info(generations)")}
-            if "server_state" not in columns:  # a journal from before the column existed
-                conn.execute("ALTER TABLE generations ADD COLUMN server_state TEXT")
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"the output folder {self.path.parent} cannot be used ({exc})", path=str(self.path.parent)) from None
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, check_same_thread=False, isolation_level=None)
+            try:
+                self._open(conn)
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    raise StorageError(f"the journal {self.path} is locked by another process ({exc})", path=str(self.path)) from None
+                raise StorageError(
+                    f"the journal {self.path} is damaged ({exc}); move it aside "
+                    f"(mv '{self.path}' '{self.path}.damaged') and run again: nothing was sent",
+                    path=str(self.path),
+                ) from None
             self._conn = conn
+            self._fold_fallback()
         return self._conn
 
+    def _open(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"the journal {self.path} was written by a newer xenodia-jupyter (schema {version}, this one "
+                f"knows {SCHEMA_VERSION}); upgrade, or use another output folder: nothing was sent",
+                path=str(self.path),
+            )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(generations)")}
+        for name, kind in _COLUMNS.items():
+            if name not in columns:  # a journal from an older version: migrate in place
+                conn.execute(f"ALTER TABLE generations ADD COLUMN {name} {kind}")
+        if version < SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("SELECT count(*) FROM generations").fetchone()  # reads the table: a damaged file fails here
+
     @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
+    def _tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction.  `durable`: synchronous=FULL, one fsync at commit, for
+        the rows a power cut must not take (the pre-POST row, the task id)."""
         with self._lock:
             conn = self._connection()
-            conn.execute("BEGIN IMMEDIATE")
+            if durable:
+                conn.execute("PRAGMA synchronous=FULL")
             try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous=NORMAL")
 
     def close(self) -> None:
         with self._lock:
@@ -155,18 +204,23 @@ class Journal:
                 self._conn = None
 
     def begin(self, *, base_url: str, prompt: str, params: dict[str, Any], refs: list[dict[str, Any]]) -> str:
+        """The row written before a POST.  If it cannot be written, nothing is sent."""
         entry_id = uuid.uuid4().hex
         now = time.time()
-        with self._tx() as conn:
-            conn.execute(
-                "INSERT INTO generations (id, created_at, updated_at, base_url, prompt, params, refs, state)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, 'sending')",
-                (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs)),
-            )
+        try:
+            with self._tx(durable=True) as conn:
+                conn.execute(
+                    "INSERT INTO generations (id, created_at, updated_at, base_url, prompt, params, refs, state)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'sending')",
+                    (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs)),
+                )
+        except sqlite3.Error as exc:
+            raise StorageError(f"the journal {self.path} could not be written ({exc}): nothing was sent", path=str(self.path)) from None
         return entry_id
 
     def update(self, entry_id: str, **values: Any) -> None:
-        """Set columns of one entry; lists are stored as JSON."""
+        """Set columns of one entry; lists are stored as JSON.  A write that names
+        a task id is durable, and survives a failing journal in the fallback file."""
         allowed = {"state", "server_state", "task_id", "request_id", "urls", "paths", "cost_usd", "error"}
         unknown = set(values) - allowed
         if unknown:
@@ -177,8 +231,56 @@ class Journal:
         }
         cols["updated_at"] = time.time()
         assignments = ", ".join(f"{k} = ?" for k in cols)
-        with self._tx() as conn:
-            conn.execute(f"UPDATE generations SET {assignments} WHERE id = ?", (*cols.values(), entry_id))
+        paid = "task_id" in values or "urls" in values
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self._tx(durable="task_id" in values) as conn:
+                    conn.execute(f"UPDATE generations SET {assignments} WHERE id = ?", (*cols.values(), entry_id))
+                return
+            except (sqlite3.Error, StorageError) as exc:
+                failure = exc
+                if attempt + 1 < WRITE_ATTEMPTS:
+                    time.sleep(0.1 * 4**attempt)
+        if not paid:
+            raise StorageError(f"the journal {self.path} could not be written ({failure})", path=str(self.path)) from None
+        self._write_fallback({"id": entry_id, **cols})
+        task_id = values.get("task_id")
+        raise StorageError(
+            f"the journal {self.path} could not be written ({failure}); task {task_id} is kept in "
+            f"{self.fallback_path.name} beside it, and xj.recover() saves it once the journal works again",
+            path=str(self.path),
+            task_id=task_id,
+        ) from None
+
+    def _write_fallback(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record) + "\n").encode()
+        fd = os.open(self.fallback_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _fold_fallback(self) -> None:
+        """Apply what the fallback file kept to the journal, then remove it (called
+        with the connection open and the lock held)."""
+        if not self.fallback_path.exists():
+            return
+        conn = self._conn
+        assert conn is not None
+        records = []
+        for line in self.fallback_path.read_text().splitlines():
+            with contextlib.suppress(ValueError):  # a line cut short by a crash
+                records.append(json.loads(line))
+        conn.execute("BEGIN IMMEDIATE")
+        for record in records:
+            entry_id = record.pop("id", None)
+            cols = {k: v for k, v in record.items() if k in _COLUMNS or k in ("state", "task_id", "updated_at")}
+            if entry_id and cols:
+                assignments = ", ".join(f"{k} = ?" for k in cols)
+                conn.execute(f"UPDATE generations SET {assignments} WHERE id = ?", (*cols.values(), entry_id))
+        conn.execute("COMMIT")
+        self.fallback_path.unlink()
 
     def entries(self, *, limit: int | None = None, state: JournalState | None = None) -> list[JournalEntry]:
         """Newest first; only those in `state` when it is given (the limit counts those)."""
@@ -190,22 +292,26 @@ class Journal:
         sql += " ORDER BY created_at DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        with self._lock:
-            conn = self._connection()
-            conn.row_factory = sqlite3.Row
-            rows = conn.execute(sql, args).fetchall()
-            conn.row_factory = None
-        return [_entry(row) for row in rows]
+        return [_entry(row) for row in self._select(sql, args)]
 
     def find_task(self, task_id: str) -> JournalEntry | None:
+        rows = self._select("SELECT * FROM generations WHERE task_id = ? ORDER BY created_at DESC LIMIT 1", [task_id])
+        return _entry(rows[0]) if rows else None
+
+    def _select(self, sql: str, args: list[Any]) -> list[sqlite3.Row]:
         with self._lock:
             conn = self._connection()
             conn.row_factory = sqlite3.Row
-            row = conn.execute(
-                "SELECT * FROM generations WHERE task_id = ? ORDER BY created_at DESC LIMIT 1", (task_id,)
-            ).fetchone()
-            conn.row_factory = None
-        return _entry(row) if row else None
+            try:
+                return conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise StorageError(
+                    f"the journal {self.path} could not be read ({exc}); if it is damaged, move it aside "
+                    f"(mv '{self.path}' '{self.path}.damaged')",
+                    path=str(self.path),
+                ) from None
+            finally:
+                conn.row_factory = None
 
 
 def _entry(row: sqlite3.Row) -> JournalEntry:
@@ -244,7 +350,12 @@ class OutputStore:
         (parameters, task and request id, cost, journal id), the URL and when."""
         mime = check_image(data, url)
         meta = {"prompt": prompt, **facts, "url": url, "index": index, "saved_at": time.time()}
-        return self.save_image(data, mime, stem=file_stem(prompt, facts.get("task_id"), index), meta=meta)
+        try:
+            return self.save_image(data, mime, stem=file_stem(prompt, facts.get("task_id"), index), meta=meta)
+        except OSError as exc:  # disk full, a file where the folder should be: the task stays recoverable
+            raise StorageError(
+                f"the image could not be saved in {self.root} ({exc.strerror or exc})", path=str(self.root), task_id=facts.get("task_id")
+            ) from None
 
     def save_image(self, data: bytes, mime: str, *, stem: str, meta: dict[str, Any]) -> Path:
         """Write `data` atomically as `<root>/<stem><ext>` and `meta` beside it."""
@@ -279,7 +390,8 @@ def file_stem(prompt: str, task_id: str | None, index: int, when: float | None =
     """A readable, unique file name: time, a slug of the prompt, the task id."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when or time.time()))
     slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].rstrip("-") or "image"
-    ident = task_id or uuid.uuid4().hex[:12]
+    # A task id is the server's text: keep file names safe and short (< 255 bytes) whatever it sends.
+    ident = re.sub(r"[^A-Za-z0-9_-]+", "-", task_id or "")[:64].strip("-") or uuid.uuid4().hex[:12]
     return f"{stamp}_{slug}_{ident}_{index}"
 
 

@@ -17,6 +17,7 @@ origin and nowhere else and never shows it in a repr.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
@@ -27,7 +28,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import protocol
-from .errors import APIConnectionError, APIError, APIResponseError, RateLimitError, XenodiaError
+from .errors import APIConnectionError, APIError, APIResponseError, RateLimitError, XenodiaError, redact
 
 log = logging.getLogger("xenodia_jupyter")
 
@@ -141,6 +142,19 @@ class Transport:
     async def aclose(self) -> None:
         await self.http.aclose()
 
+    def scrub(self, error: XenodiaError) -> XenodiaError:
+        """`error` with the key taken out of its text: anything the server sent
+        back (an echoed header, a body) may hold it."""
+        secret = self._secret
+        if secret and secret in str(error):
+            error.args = tuple(redact(a, secret) if isinstance(a, str) else a for a in error.args)
+            if isinstance(getattr(error, "message", None), str):
+                error.message = redact(error.message, secret)  # type: ignore[attr-defined]
+        return error
+
+    def redact(self, text: str) -> str:
+        return redact(text, self._secret)
+
     def url(self, path: str) -> str:
         return self.base_url + path
 
@@ -151,8 +165,16 @@ class Transport:
 
         async def once() -> protocol.Task:
             async with self.http.stream("POST", self.url(protocol.GENERATIONS_PATH), **body.as_httpx_kwargs()) as response:
+                status = response.status_code
+                if 200 <= status < 300 and status not in (200, 202):
+                    content = await _read_capped(response, MAX_JSON_BYTES, "the generation answer")
+                    raise APIResponseError(
+                        f"the generation request was answered HTTP {status}, which the API does not document; "
+                        "it may have been billed, so it was not repeated",
+                        task_id=_task_id_in(content),
+                    )
                 content = await self._read_ok(response, MAX_JSON_BYTES)
-            return protocol.parse_generation(response.status_code, protocol.decode_json(content, "generation request"))
+            return protocol.parse_generation(status, protocol.decode_json(content, "generation request"))
 
         def typed(failure: Failure) -> XenodiaError:
             if isinstance(failure, (httpx.ConnectError, httpx.ConnectTimeout)):
@@ -258,7 +280,7 @@ class Transport:
                 failure: Failure = exc
             delay = policy.decide(attempt, failure, idempotent=idempotent, deadline=deadline, what=what)
             if delay is None:
-                raise typed(failure) from None
+                raise self.scrub(typed(failure)) from None
             await asyncio.sleep(delay)
             attempt += 1
 
@@ -277,6 +299,15 @@ class Transport:
         if retry_after is None:
             retry_after = protocol.parse_retry_after(response.headers.get("retry-after"))
         raise Refused(error, retry_after)
+
+
+def _task_id_in(content: bytes) -> str | None:
+    try:
+        body = json.loads(content)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    task_id = body.get("task_id") if isinstance(body, dict) else None
+    return task_id if isinstance(task_id, str) and task_id.strip() else None
 
 
 def _total_size(response: httpx.Response) -> int | None:
