@@ -303,3 +303,14 @@ def test_recover_reports_a_post_that_never_got_its_answer(emu: Emulator, make_cl
     assert "outcome unknown, may have been billed" in str(report) and "killed mid-POST" in str(report)
     assert list(client.recover()) == []  # reported once
     assert emu.stats.generate_posts == 0
+
+
+def test_ratings_are_journaled_and_survive_a_reopen(emu: Emulator, make_client: Callable[..., xj.Client]) -> None:
+    client = make_client()
+    result = client.generate("rate me")
+    client.store.journal.rate(result.journal_id, 1)
+    client.store.journal.close()
+    (entry,) = client.store.journal.entries()
+    assert entry.rating == 1
+    with pytest.raises(ValueError, match="rating"):
+        client.store.journal.rate(result.journal_id, 5)

@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS generations (
     paths       TEXT,
     cost_usd    REAL,
     error       TEXT,
-    server_state TEXT
+    server_state TEXT,
+    rating      INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS generations_task ON generations(task_id);
 CREATE INDEX IF NOT EXISTS generations_created ON generations(created_at);
@@ -107,6 +108,7 @@ class JournalEntry:
     cost_usd: float | None
     error: str | None
     server_state: str | None = None
+    rating: int = 0  # 1 starred, -1 rejected, 0 none
 
     @property
     def recoverable(self) -> bool:
@@ -114,8 +116,17 @@ class JournalEntry:
         return self.state in RECOVERABLE and bool(self.task_id or self.urls)
 
 
-SCHEMA_VERSION = 2  # 1: the first journal; 2: server_state (and every column below, added when missing)
-_COLUMNS = {"request_id": "TEXT", "urls": "TEXT", "paths": "TEXT", "cost_usd": "REAL", "error": "TEXT", "server_state": "TEXT"}
+SCHEMA_VERSION = 3  # 1: the first journal; 2: server_state; 3: rating (every column below is added when missing)
+_COLUMNS = {
+    "request_id": "TEXT",
+    "urls": "TEXT",
+    "paths": "TEXT",
+    "cost_usd": "REAL",
+    "error": "TEXT",
+    "server_state": "TEXT",
+    "rating": "INTEGER NOT NULL DEFAULT 0",
+}
+RATINGS = {1: "starred", 0: "none", -1: "rejected"}
 WRITE_ATTEMPTS = 3  # a journal write that fails (locked, disk full) is tried this often before the fallback
 
 
@@ -294,6 +305,13 @@ class Journal:
             sql += f" LIMIT {int(limit)}"
         return [_entry(row) for row in self._select(sql, args)]
 
+    def rate(self, entry_id: str, rating: int) -> None:
+        """Star (1), reject (-1) or clear (0) a result; kept across kernel restarts."""
+        if rating not in RATINGS:
+            raise ValueError(f"rating must be 1 (star), -1 (reject) or 0 (none), not {rating!r}")
+        with self._tx() as conn:
+            conn.execute("UPDATE generations SET rating = ?, updated_at = ? WHERE id = ?", (rating, time.time(), entry_id))
+
     def find_task(self, task_id: str) -> JournalEntry | None:
         rows = self._select("SELECT * FROM generations WHERE task_id = ? ORDER BY created_at DESC LIMIT 1", [task_id])
         return _entry(rows[0]) if rows else None
@@ -334,6 +352,7 @@ def _entry(row: sqlite3.Row) -> JournalEntry:
         cost_usd=row["cost_usd"],
         error=row["error"],
         server_state=row["server_state"],
+        rating=row["rating"] or 0,
     )
 
 
