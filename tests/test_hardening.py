@@ -314,3 +314,12 @@ def test_ratings_are_journaled_and_survive_a_reopen(emu: Emulator, make_client: 
     assert entry.rating == 1
     with pytest.raises(ValueError, match="rating"):
         client.store.journal.rate(result.journal_id, 5)
+
+
+def test_a_batch_shows_its_failures_in_place(emu: Emulator, client: xj.Client) -> None:
+    emu.inject("generate", "status", status=402)
+    results = client.generate_many(["refused", "fine"], concurrency=1)
+    page = results._repr_html_()
+    assert page.count("xenodia-failed") == 1 and "[0] PaymentRequiredError" in page
+    assert page.index("xenodia-failed") < page.index("data:image/jpeg;base64,")  # in its place, first
+    assert "[0] PaymentRequiredError" in repr(results)

@@ -121,10 +121,14 @@ def _file_href(path: Path) -> str:
     return html.escape(rel.replace(os.sep, "/"), quote=True)
 
 
-def render_html(results: list[GenerationResult], size: int = THUMBNAIL_SIZE) -> str:
-    """Thumbnails with captions and links to the full files."""
+def render_html(results: list[GenerationResult | BaseException], size: int = THUMBNAIL_SIZE) -> str:
+    """Thumbnails with captions and links to the full files; a failed item is a
+    small card in its place, with its index, error class and message."""
     cells = []
-    for result in results:
+    for position, result in enumerate(results):
+        if isinstance(result, BaseException):
+            cells.append(_failure_card(position, result, size))
+            continue
         for index, path in enumerate(result.paths):
             try:
                 data = base64.b64encode(make_thumbnail(path, size)).decode()
@@ -143,6 +147,15 @@ def render_html(results: list[GenerationResult], size: int = THUMBNAIL_SIZE) -> 
     return '<div class="xenodia-result" style="display:flex;flex-wrap:wrap">' + "".join(cells) + "</div>"
 
 
+def _failure_card(position: int, error: BaseException, size: int) -> str:
+    side = min(size, 160)
+    return (
+        f'<figure class="xenodia-failed" style="margin:4px;display:inline-block;vertical-align:top;width:{side}px;'
+        f'height:{side}px;border:1px solid #c00;box-sizing:border-box;padding:6px;font-size:11px;color:#900;overflow:hidden">'
+        f"<b>[{position}] {html.escape(type(error).__name__)}</b><br/>{html.escape(_short(str(error), 160))}</figure>"
+    )
+
+
 def _short(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -157,8 +170,10 @@ class ResultList(list[Item], Generic[Item]):
     `recover()`, with the error in place of each call that failed."""
 
     def _repr_html_(self) -> str:
-        return render_html([r for r in self if isinstance(r, GenerationResult)])
+        return render_html([r for r in self if isinstance(r, (GenerationResult, BaseException))])
 
     def __repr__(self) -> str:
         ok = sum(isinstance(r, GenerationResult) for r in self)
-        return f"<{len(self)} results: {ok} ok, {len(self) - ok} failed>"
+        head = f"<{len(self)} results: {ok} ok, {len(self) - ok} failed>"
+        failures = [f"  [{i}] {type(r).__name__}: {_short(str(r), 120)}" for i, r in enumerate(self) if isinstance(r, BaseException)]
+        return "\n".join([head, *failures])
