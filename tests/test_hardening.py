@@ -323,3 +323,81 @@ def test_a_batch_shows_its_failures_in_place(emu: Emulator, client: xj.Client) -
     assert page.count("xenodia-failed") == 1 and "[0] PaymentRequiredError" in page
     assert page.index("xenodia-failed") < page.index("data:image/jpeg;base64,")  # in its place, first
     assert "[0] PaymentRequiredError" in repr(results)
+
+
+# Two clients (or processes), one folder -------------------------------------------------------------
+
+
+def _downloads(emu: Emulator) -> int:
+    return sum(1 for r in emu.requests if r.origin == "cdn" and r.path.startswith("/files/"))
+
+
+def test_recover_leaves_the_live_task_of_another_client_alone(emu: Emulator, make_client: Callable[..., xj.Client]) -> None:
+    emu.state.latency = 1.5
+    working, recovering = make_client(), make_client()
+    done: list[object] = []
+    worker = threading.Thread(target=lambda: done.append(working.generate("live elsewhere")))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while emu.stats.billed_calls == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert list(recovering.recover(timeout=10)) == []  # claimed by the other client
+    worker.join()
+    assert isinstance(done[0], xj.GenerationResult)
+    assert _downloads(emu) == 1
+
+
+def test_two_concurrent_recovers_download_an_orphan_once(emu: Emulator, make_client: Callable[..., xj.Client]) -> None:
+    emu.state.latency = 0.8
+    with pytest.raises(xj.TaskTimeoutError):
+        make_client().generate("orphaned", timeout=0.2)
+    first, second = make_client(), make_client()
+    found: list[list[object]] = []
+    threads = [threading.Thread(target=lambda c=c: found.append(list(c.recover(timeout=10)))) for c in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recovered = [item for items in found for item in items]
+    assert len(recovered) == 1 and isinstance(recovered[0], xj.GenerationResult)
+    assert _downloads(emu) == 1
+
+
+def test_recover_sweeps_the_debris_of_an_interrupted_save(emu: Emulator, client: xj.Client) -> None:
+    import os
+
+    client.generate("makes the folder")
+    root = client.store.root
+    old, fresh = root / ".old.png.1234.part", root / ".fresh.png.5678.part"
+    old.write_bytes(b"half an image")
+    fresh.write_bytes(b"a save in progress")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    client.recover()
+    assert not old.exists() and fresh.exists()
+
+
+# Memory is bounded -------------------------------------------------------------------------------------
+
+
+def test_a_huge_result_is_saved_but_never_decoded(tmp_path: Path) -> None:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("L", (12000, 12000)).save(buf, "PNG")  # about 150 KB on disk, 144 megapixels decoded
+    huge = buf.getvalue()
+
+    class HugeResult(Hostile):
+        async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if scope["path"] == "/img.png":
+                await send({"type": "http.response.start", "status": 200, "headers": []})
+                await send({"type": "http.response.body", "body": huge})
+                return
+            await super().__call__(scope, receive, send)
+
+    with hostile_client(tmp_path, HugeResult(lambda _h: (202, envelope()))) as client:
+        result = client.generate("too many pixels")
+    assert result.paths[0].stat().st_size == len(huge)  # paid for: kept as it came
+    with pytest.raises(xj.APIResponseError, match="megapixels"):
+        result.thumbnail()
+    with pytest.raises(xj.APIResponseError, match="megapixels"):
+        _ = result.image

@@ -38,7 +38,7 @@ from .protocol import Task
 from .references import PreparedReference, prepare_references, reference_from_bytes
 from .results import GenerationResult, ResultList
 from .rules import ModelInfo
-from .store import JournalEntry, JournalState, OutputStore
+from .store import CLAIM_LEASE_S, JournalEntry, JournalState, OutputStore, claim_owner
 from .transport import RetryPolicy, Transport
 
 log = logging.getLogger("xenodia_jupyter")
@@ -138,6 +138,8 @@ class AsyncClient:
         )
         self._model_info: ModelInfo | None = None
         self._model_lock: asyncio.Lock | None = None
+        # Claims in the journal carry this: recover() elsewhere leaves our live tasks alone.
+        self._owner = claim_owner()
 
     @property
     def spent_usd(self) -> float:
@@ -269,6 +271,7 @@ class AsyncClient:
                 prompt=request.prompt,
                 params=request.params,
                 refs=[{"digest": r.digest, "source": r.source} for r in refs],
+                owner=self._owner,
             )
         except BaseException:
             self.budget.release(held)  # nothing was sent
@@ -303,11 +306,17 @@ class AsyncClient:
         deadline = self._deadline(timeout)
         known = self.store.journal.find_task(task_id)
         if known is None:
-            entry = self.store.journal.begin(base_url=self.base_url, prompt="", params={}, refs=[])
+            entry = self.store.journal.begin(base_url=self.base_url, prompt="", params={}, refs=[], owner=self._owner)
             self.store.journal.update(entry, task_id=task_id, state=JournalState.RETRIEVING)
             prompt, params = "", {}
         else:
             entry, prompt, params = known.id, known.prompt, known.params
+            if not self.store.journal.claim(entry, self._owner):
+                raise InvalidRequestError(
+                    "task_id",
+                    f"task {task_id} is being finished by another client or process right now; "
+                    "it saves the image (see xj.history())",
+                )
         task = Task(task_id=task_id, state="unknown")
         return await self._finish(task, entry, prompt=prompt, params=params, held=None, deadline=deadline,
                                   on_progress=on_progress, poll_first=True)
@@ -376,14 +385,17 @@ class AsyncClient:
         the error that stopped them (also journaled).  A task still running
         after `timeout` seconds is left in the journal for next time."""
         gate = asyncio.Semaphore(concurrency)
+        self.store.sweep_debris()
         entries = [
             e
             for e in self.store.journal.entries()
             if e.recoverable and protocol.same_origin(e.base_url, self.base_url)
         ]
 
-        async def one(entry: JournalEntry) -> GenerationResult | Exception:
+        async def one(entry: JournalEntry) -> GenerationResult | Exception | None:
             async with gate:
+                if not self.store.journal.claim(entry.id, self._owner):
+                    return None  # live in another client or process, which saves it
                 try:
                     if entry.task_id:
                         return await self.retrieve(entry.task_id, timeout=timeout)
@@ -397,7 +409,7 @@ class AsyncClient:
                         self.store.journal.update(entry.id, error=self._transport.redact(_describe(exc)))
                     return exc
 
-        finished = await asyncio.gather(*(one(e) for e in entries))
+        finished = [item for item in await asyncio.gather(*(one(e) for e in entries)) if item is not None]
         return ResultList([*finished, *self._unanswered_sends()])
 
     def _unanswered_sends(self) -> list[Exception]:
@@ -511,11 +523,43 @@ class AsyncClient:
         reserved from the budget (None when it reserved nothing: a retrieval)."""
         journal = self.store.journal
         try:
+            return await self._wait_and_save(
+                task, entry, prompt=prompt, params=params, held=held, deadline=deadline,
+                on_progress=on_progress, poll_first=poll_first,
+            )
+        finally:
+            with contextlib.suppress(Exception):  # a journal that fails here has said so already
+                journal.release(entry, self._owner)
+
+    async def _wait_and_save(
+        self,
+        task: Task,
+        entry: str,
+        *,
+        prompt: str,
+        params: dict[str, Any],
+        held: Reservation | None,
+        deadline: float,
+        on_progress: ProgressCallback | None,
+        poll_first: bool,
+    ) -> GenerationResult:
+        journal = self.store.journal
+        renewed = time.monotonic()
+
+        def heartbeat(seen: Task) -> None:
+            nonlocal renewed
+            if time.monotonic() - renewed > CLAIM_LEASE_S / 3:  # keep the claim while we wait
+                renewed = time.monotonic()
+                journal.claim(entry, self._owner)
+            if on_progress is not None:
+                on_progress(seen)
+
+        try:
             task = await wait_for_task(
                 self._transport,
                 task,
                 deadline=deadline,
-                on_progress=on_progress,
+                on_progress=heartbeat,
                 on_state=lambda state: journal.update(entry, server_state=state),
                 poll_now=poll_first,
             )

@@ -47,7 +47,12 @@ class GenerationResult:
         if self._images is None:
             from PIL import Image
 
-            self._images = [Image.open(p) for p in self.paths]
+            from .thumbnails import check_pixels
+
+            images: list[Image.Image] = [Image.open(p) for p in self.paths]
+            for image, path in zip(images, self.paths, strict=True):
+                check_pixels(image, path)
+            self._images = images
         return self._images
 
     @property

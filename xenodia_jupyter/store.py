@@ -14,6 +14,7 @@ import io
 import json
 import os
 import re
+import socket
 import sqlite3
 import threading
 import time
@@ -50,7 +51,9 @@ CREATE TABLE IF NOT EXISTS generations (
     cost_usd    REAL,
     error       TEXT,
     server_state TEXT,
-    rating      INTEGER NOT NULL DEFAULT 0
+    rating      INTEGER NOT NULL DEFAULT 0,
+    claimed_by  TEXT,
+    claimed_until REAL
 );
 CREATE INDEX IF NOT EXISTS generations_task ON generations(task_id);
 CREATE INDEX IF NOT EXISTS generations_created ON generations(created_at);
@@ -116,7 +119,7 @@ class JournalEntry:
         return self.state in RECOVERABLE and bool(self.task_id or self.urls)
 
 
-SCHEMA_VERSION = 3  # 1: the first journal; 2: server_state; 3: rating (every column below is added when missing)
+SCHEMA_VERSION = 4  # 1: first; 2: server_state; 3: rating; 4: claims (every column below is added when missing)
 _COLUMNS = {
     "request_id": "TEXT",
     "urls": "TEXT",
@@ -125,7 +128,10 @@ _COLUMNS = {
     "error": "TEXT",
     "server_state": "TEXT",
     "rating": "INTEGER NOT NULL DEFAULT 0",
+    "claimed_by": "TEXT",
+    "claimed_until": "REAL",
 }
+CLAIM_LEASE_S = 60.0  # a claim not renewed this long belongs to a process that is gone
 RATINGS = {1: "starred", 0: "none", -1: "rejected"}
 WRITE_ATTEMPTS = 3  # a journal write that fails (locked, disk full) is tried this often before the fallback
 
@@ -214,16 +220,20 @@ class Journal:
                 self._conn.close()
                 self._conn = None
 
-    def begin(self, *, base_url: str, prompt: str, params: dict[str, Any], refs: list[dict[str, Any]]) -> str:
-        """The row written before a POST.  If it cannot be written, nothing is sent."""
+    def begin(
+        self, *, base_url: str, prompt: str, params: dict[str, Any], refs: list[dict[str, Any]], owner: str | None = None
+    ) -> str:
+        """The row written before a POST, claimed by `owner` (see `claim`).  If it
+        cannot be written, nothing is sent."""
         entry_id = uuid.uuid4().hex
         now = time.time()
+        until = now + CLAIM_LEASE_S if owner else None
         try:
             with self._tx(durable=True) as conn:
                 conn.execute(
-                    "INSERT INTO generations (id, created_at, updated_at, base_url, prompt, params, refs, state)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, 'sending')",
-                    (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs)),
+                    "INSERT INTO generations (id, created_at, updated_at, base_url, prompt, params, refs, state,"
+                    " claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?)",
+                    (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs), owner, until),
                 )
         except sqlite3.Error as exc:
             raise StorageError(f"the journal {self.path} could not be written ({exc}): nothing was sent", path=str(self.path)) from None
@@ -305,6 +315,36 @@ class Journal:
             sql += f" LIMIT {int(limit)}"
         return [_entry(row) for row in self._select(sql, args)]
 
+    def claim(self, entry_id: str, owner: str, lease_s: float = CLAIM_LEASE_S) -> bool:
+        """Take (or renew) the right to work on an entry for `lease_s` seconds.
+        False when another owner holds a claim that has not expired: its task is
+        live in another client or process, which will save it."""
+        now = time.time()
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "UPDATE generations SET claimed_by = ?, claimed_until = ? WHERE id = ?"
+                " AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until IS NULL OR claimed_until < ?)",
+                (owner, now + lease_s, entry_id, owner, now),
+            )
+            if cursor.rowcount == 1:
+                return True
+            row = conn.execute("SELECT claimed_by FROM generations WHERE id = ?", (entry_id,)).fetchone()
+            if row is None or not _owner_is_gone(row[0]):
+                return False
+            conn.execute(  # its process died on this machine: no need to wait for the lease
+                "UPDATE generations SET claimed_by = ?, claimed_until = ? WHERE id = ? AND claimed_by = ?",
+                (owner, now + lease_s, entry_id, row[0]),
+            )
+            return True
+
+    def release(self, entry_id: str, owner: str) -> None:
+        """Give a claim up (the work on the entry has ended, one way or another)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE generations SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",
+                (entry_id, owner),
+            )
+
     def rate(self, entry_id: str, rating: int) -> None:
         """Star (1), reject (-1) or clear (0) a result; kept across kernel restarts."""
         if rating not in RATINGS:
@@ -330,6 +370,26 @@ class Journal:
                 ) from None
             finally:
                 conn.row_factory = None
+
+
+def claim_owner() -> str:
+    """A claim's owner: this machine, this process, and one client in it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _owner_is_gone(owner: str | None) -> bool:
+    """True when `owner` is a process of this machine that no longer runs."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists but is not ours to signal
+        return False
+    return False
 
 
 def _entry(row: sqlite3.Row) -> JournalEntry:
@@ -375,6 +435,18 @@ class OutputStore:
             raise StorageError(
                 f"the image could not be saved in {self.root} ({exc.strerror or exc})", path=str(self.root), task_id=facts.get("task_id")
             ) from None
+
+    def sweep_debris(self, older_than_s: float = 3600.0) -> list[Path]:
+        """Remove the `.part` files an interrupted save left behind (a live save
+        takes seconds, so an hour-old one is debris); returns what was removed."""
+        removed = []
+        cutoff = time.time() - older_than_s
+        for part in self.root.glob(".*.part") if self.root.is_dir() else []:
+            with contextlib.suppress(OSError):
+                if part.stat().st_mtime < cutoff:
+                    part.unlink()
+                    removed.append(part)
+        return removed
 
     def save_image(self, data: bytes, mime: str, *, stem: str, meta: dict[str, Any]) -> Path:
         """Write `data` atomically as `<root>/<stem><ext>` and `meta` beside it."""

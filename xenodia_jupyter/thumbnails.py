@@ -36,7 +36,25 @@ def jpeg_thumbnail(source: ImageSource, size: int = THUMBNAIL_SIZE) -> bytes:
         return _encode(_shrink(source, size, opened_here=False))
     file = io.BytesIO(bytes(source)) if isinstance(source, (bytes, bytearray, memoryview)) else source
     with Image.open(file) as im:
+        check_pixels(im, source if isinstance(source, (str, os.PathLike)) else "the image")
         return _encode(_shrink(im, size, opened_here=True))
+
+
+MAX_DECODE_PIXELS = 40_000_000  # twice the largest output the API documents (3840x2160 is 8.3 MP; 4K 1:1 is refused)
+
+
+def check_pixels(im: Image.Image, source: object) -> None:
+    """Refuse to decode an image larger than `MAX_DECODE_PIXELS`: a 560 KB PNG of
+    12000x12000 would take over 1 GB of memory.  Reading the size costs only the
+    header.  The file itself stays saved (it was paid for)."""
+    width, height = im.size
+    if width * height > MAX_DECODE_PIXELS:
+        from .errors import APIResponseError
+
+        raise APIResponseError(
+            f"{source} is {width}x{height} ({width * height / 1e6:.0f} megapixels), more than the "
+            f"{MAX_DECODE_PIXELS / 1e6:.0f} this package decodes; the file stays on disk as it came"
+        )
 
 
 def thumbnail_path(path: str | os.PathLike[str]) -> Path:
