@@ -31,6 +31,7 @@ CASES: list[tuple[errors.XenodiaError, str, str]] = [
     (errors.AuthenticationError("bad key", **{**api, "status_code": 401}), "API key was refused (401)", "Check XENODIA_API_KEY"),
     (errors.PaymentRequiredError("broke", **{**api, "status_code": 402}), "out of balance (402)", "Top up"),
     (errors.NotFoundError("gone", **{**api, "status_code": 404}), "Not found (404)", "xj.history()"),
+    (errors.ConflictError("used", **{**api, "status_code": 409}), "repeated request key (409)", "Nothing new was billed"),
     (errors.RateLimitError("slow down", retry_after=7, **{**api, "status_code": 429}), "Too many requests", "Wait 7 s"),
     (errors.UpstreamError("bad gateway", **{**api, "status_code": 502}), "failed (502); nothing was generated", "try again"),
     (errors.APIConnectionError("could not reach"), "Could not talk to the image service", "XENODIA_BASE_URL"),

@@ -115,6 +115,7 @@ class AsyncClient:
         request_timeout: float = 120.0,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
         check_urls: bool = True,
+        trust_idempotency: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if budget is not None and budget_usd is not None:
@@ -129,6 +130,7 @@ class AsyncClient:
         self.budget = budget if budget is not None else Budget(budget_usd)
         self.max_download_bytes = max_download_bytes
         self.check_urls = check_urls
+        self.trust_idempotency = trust_idempotency
         self._transport = Transport(
             self.base_url,
             api_key,
@@ -277,7 +279,9 @@ class AsyncClient:
             self.budget.release(held)  # nothing was sent
             raise
         try:
-            task = await self._transport.post_generation(body, deadline=deadline)
+            task = await self._transport.post_generation(
+                body, idempotency_key=entry, trust_idempotency=self.trust_idempotency, deadline=deadline
+            )
         except APIError as exc:
             self.budget.release(held)
             journal.update(entry, state=JournalState.REFUSED, error=str(exc))
@@ -685,6 +689,7 @@ class Client:
         request_timeout: float = 120.0,
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
         check_urls: bool = True,
+        trust_idempotency: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._portal = LoopThread(name="xenodia-client")
@@ -699,6 +704,7 @@ class Client:
             request_timeout=request_timeout,
             max_download_bytes=max_download_bytes,
             check_urls=check_urls,
+            trust_idempotency=trust_idempotency,
             transport=transport,
         )
 

@@ -24,6 +24,7 @@ __all__ = [
     "AuthenticationError",
     "PaymentRequiredError",
     "NotFoundError",
+    "ConflictError",
     "RateLimitError",
     "UpstreamError",
     "APIConnectionError",
@@ -201,6 +202,18 @@ class NotFoundError(APIError):
         return "Check the task id; xj.history() lists every image saved so far."
 
 
+class ConflictError(APIError):
+    """409: the Idempotency-Key was already used with a different request."""
+
+    @property
+    def headline(self) -> str:
+        return "The server refused a repeated request key (409): it was used for another request."
+
+    @property
+    def advice(self) -> str:
+        return "Nothing new was billed. Send the request again without reusing its journal entry."
+
+
 class RateLimitError(APIError):
     """429: too many requests; `retry_after` is the server's hint in seconds."""
 
@@ -236,6 +249,7 @@ _STATUS_CLASSES: dict[int, type[APIError]] = {
     401: AuthenticationError,
     402: PaymentRequiredError,
     404: NotFoundError,
+    409: ConflictError,
     429: RateLimitError,
 }
 

@@ -160,11 +160,34 @@ class Transport:
 
     # Requests ------------------------------------------------------------------------
 
-    async def post_generation(self, body: protocol.RequestBody, *, deadline: float | None = None) -> protocol.Task:
-        """The billed POST: sent again only as `RetryPolicy.should_retry` allows."""
+    async def post_generation(
+        self,
+        body: protocol.RequestBody,
+        *,
+        idempotency_key: str | None = None,
+        trust_idempotency: bool = False,
+        deadline: float | None = None,
+    ) -> protocol.Task:
+        """The billed POST: sent again only as `RetryPolicy.should_retry` allows.
 
+        It carries `Idempotency-Key` (the same on every resend).  Only when the
+        caller trusts the server to honour it (`trust_idempotency`) is a POST
+        whose fate is unknown sent once more, with the same key."""
+        headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        try:
+            return await self._post_once(body, headers, deadline)
+        except APIConnectionError as exc:
+            if not (trust_idempotency and idempotency_key) or isinstance(exc, APIResponseError) and exc.task_id:
+                raise
+            log.debug("POST generation: fate unknown (%s); resending once with the same Idempotency-Key", exc)
+            return await self._post_once(body, headers, deadline)
+
+    async def _post_once(
+        self, body: protocol.RequestBody, headers: dict[str, str], deadline: float | None
+    ) -> protocol.Task:
         async def once() -> protocol.Task:
-            async with self.http.stream("POST", self.url(protocol.GENERATIONS_PATH), **body.as_httpx_kwargs()) as response:
+            url = self.url(protocol.GENERATIONS_PATH)
+            async with self.http.stream("POST", url, headers=headers, **body.as_httpx_kwargs()) as response:
                 status = response.status_code
                 if 200 <= status < 300 and status not in (200, 202):
                     content = await _read_capped(response, MAX_JSON_BYTES, "the generation answer")

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import hmac
 import json
 import math
@@ -76,6 +77,7 @@ _ERRORS: dict[int, tuple[str, str, str]] = {
     401: ("unauthorized", "authentication_error", "invalid_api_key"),
     402: ("payment_required", "billing_error", "insufficient_balance"),
     404: ("not_found", "not_found_error", "not_found"),
+    409: ("conflict", "invalid_request_error", "idempotency_conflict"),
     405: ("method_not_allowed", "invalid_request_error", "method_not_allowed"),
     429: ("rate_limited", "rate_limit_error", "rate_limit_exceeded"),
     500: ("internal_error", "api_error", "internal_error"),
@@ -316,6 +318,13 @@ class Generation:
             "async": self.is_async,
         }
 
+    def fingerprint(self) -> str:
+        """What makes two requests the same for an Idempotency-Key: fields, URLs, file bytes."""
+        digest = hashlib.sha256(json.dumps([self.fields, self.urls], sort_keys=True, default=str).encode())
+        for upload in self.uploads:
+            digest.update(hashlib.sha256(upload.data).digest())
+        return digest.hexdigest()
+
     def snapshot(self) -> dict[str, Any]:
         """The envelope's `request`: the scalar fields and references, without file bytes."""
         snap: dict[str, Any] = {k: v for k, v in self.fields.items() if k != "async"}
@@ -516,6 +525,15 @@ async def create_generation(request: Request) -> Response:
         fetched = await fetch_own_references(state, gen.urls)
     except InvalidRequestError as exc:
         return invalid_request(exc)
+    key = request.headers.get("idempotency-key")
+    if key:  # as Xenodia's billing governance page documents it
+        earlier = state.replay(key, gen.fingerprint())
+        if isinstance(earlier, str):
+            return error_response(
+                409, "this Idempotency-Key was used with a different request", code="idempotency_conflict"
+            )
+        if earlier is not None:
+            return await apply_fault(fault, JSONResponse(envelope(state, earlier, earlier.elapsed()), status_code=202))
     task = state.create_task(
         prompt=gen.fields["prompt"],
         aspect_ratio=gen.fields.get("aspect_ratio"),
@@ -523,6 +541,8 @@ async def create_generation(request: Request) -> Response:
         snapshot=gen.snapshot(),
         references=[u.data for u in gen.uploads] + fetched,
     )
+    if key:
+        state.remember(key, gen.fingerprint(), task)
     state.last_generation = gen.describe()
     if task.outcome == "success":
         # Like a real server, have the file ready when the task succeeds: render it

@@ -60,6 +60,7 @@ class Stats:
     reference_downloads: int = 0  # image_input URLs on our own CDN that the emulator fetched
     auth_on_cdn: int = 0  # CDN requests that carried an Authorization header
     max_in_flight: int = 0  # the most tasks unfinished at one moment (a client's real concurrency)
+    idempotent_replays: int = 0  # POSTs answered with an earlier task for the same Idempotency-Key (not billed)
 
     def clear(self) -> None:
         for f in dataclasses.fields(self):
@@ -180,6 +181,7 @@ class EmulatorState:
         self._rendered: OrderedDict[str, None] = OrderedDict()  # rendered tasks, oldest first
         self._finishing: list[float] = []  # heap: when each unfinished task finishes
         self._never_finishing = 0  # stuck and unknown_state tasks
+        self.idempotency: dict[str, tuple[str, str]] = {}  # key -> (request fingerprint, task id)
 
     # Settings derived for envelopes ----------------------------------------
 
@@ -236,6 +238,22 @@ class EmulatorState:
         )
         self.tasks[task.id] = task
         return task
+
+    def replay(self, key: str, fingerprint: str) -> Task | str | None:
+        """What an earlier POST with this Idempotency-Key became: its task when
+        the request is the same, "conflict" when it is not, None when the key is new."""
+        with self._lock:
+            known = self.idempotency.get(key)
+            if known is None:
+                return None
+            if known[0] != fingerprint:
+                return "conflict"
+            self.stats.idempotent_replays += 1
+            return self.tasks[known[1]]
+
+    def remember(self, key: str, fingerprint: str, task: Task) -> None:
+        with self._lock:
+            self.idempotency[key] = (fingerprint, task.id)
 
     def _count_in_flight(self, now: float, outcome: str) -> int:
         """Unfinished tasks, counting one more that starts `now` (call with the lock held)."""
