@@ -344,3 +344,13 @@ def test_an_error_from_the_python_api_is_one_short_block(kernel: KernelSession) 
     shown = kernel.run("%tb")
     full = "\n".join(line for o in shown.outputs if o.output_type == "error" for line in o.traceback) + text(shown)
     assert "check_parameters" in full, "%tb shows the whole traceback"
+
+
+def test_cache_makes_running_a_cell_again_free(kernel: KernelSession, emu: Emulator) -> None:
+    kernel.run("%%xenodia --cache -n 2 -o first_run\nCached twice")
+    assert emu.stats.billed_calls == 2
+    kernel.run("%%xenodia --cache -n 2 -o second_run\nCached twice")
+    assert emu.stats.billed_calls == 2
+    assert kernel.value("second_run.cached, second_run.cost_usd, second_run.paths == first_run.paths") == (True, 0.0, True)
+    kernel.run("%%xenodia --cache -n 3 -o third_run\nCached twice")  # a third variant is new
+    assert emu.stats.billed_calls == 3

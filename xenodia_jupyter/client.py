@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import os
 import time
@@ -94,6 +96,13 @@ class PreparedGeneration:
             "price_usd": self.price_usd,
         }
 
+    def request_key(self, variant: int = 0) -> str:
+        """What the request cache looks results up by: the model, prompt and
+        parameters, the references' digests in order, and which variant (`-n 4`
+        asks for variants 0-3 of one request)."""
+        parts = [self.params, self.prompt, [r.digest for r in self.references], variant]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
 
 class AsyncClient:
     """The asynchronous client.  One connection pool per client; use it as an
@@ -116,6 +125,7 @@ class AsyncClient:
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
         check_urls: bool = True,
         trust_idempotency: bool = False,
+        cache: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if budget is not None and budget_usd is not None:
@@ -131,6 +141,7 @@ class AsyncClient:
         self.max_download_bytes = max_download_bytes
         self.check_urls = check_urls
         self.trust_idempotency = trust_idempotency
+        self.cache = cache
         self._transport = Transport(
             self.base_url,
             api_key,
@@ -229,6 +240,7 @@ class AsyncClient:
         resolution: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
+        cache: bool | None = None,
         model: str = rules.MODEL,
         response_format: str = "url",
         **options: Any,
@@ -237,7 +249,8 @@ class AsyncClient:
 
         Every rule is checked before anything is sent.  The call is journaled
         before the POST, so a paid result survives a crash (`xj.recover()`).
-        `on_progress(task)` is called with each new task state.
+        `on_progress(task)` is called with each new task state.  `cache`
+        (default: the client's setting) returns an earlier identical result.
         """
         deadline = self._deadline(timeout)
         request = await self.prepare(
@@ -249,13 +262,28 @@ class AsyncClient:
             response_format=response_format,
             **options,
         )
-        return await self.submit(request, deadline=deadline, on_progress=on_progress)
+        return await self.submit(request, deadline=deadline, on_progress=on_progress, cache=cache)
 
     async def submit(
-        self, request: PreparedGeneration, *, deadline: float, on_progress: ProgressCallback | None = None
+        self,
+        request: PreparedGeneration,
+        *,
+        deadline: float,
+        on_progress: ProgressCallback | None = None,
+        cache: bool | None = None,
+        variant: int = 0,
     ) -> GenerationResult:
         """Send a prepared request and wait for its images (`deadline` is a
-        `time.monotonic()` value).  `generate` is `prepare` then `submit`."""
+        `time.monotonic()` value).  `generate` is `prepare` then `submit`.
+
+        With the request cache on (`cache`, else the client's), a request whose
+        key has a saved result in this output folder returns that result
+        (`cached=True`, cost 0.0) and sends nothing."""
+        key = request.request_key(variant)
+        if self.cache if cache is None else cache:
+            hit = self._cached(key)
+            if hit is not None:
+                return hit
         self._require_key()
         refs = await self._upload_ready(request.references)
         body = protocol.build_generation_body(
@@ -274,6 +302,7 @@ class AsyncClient:
                 params=request.params,
                 refs=[{"digest": r.digest, "source": r.source} for r in refs],
                 owner=self._owner,
+                request_key=key,
             )
         except BaseException:
             self.budget.release(held)  # nothing was sent
@@ -334,6 +363,7 @@ class AsyncClient:
         on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
+        cache: bool | None = None,
         **common: Any,
     ) -> ResultList:
         """Generate one call per prompt, at most `concurrency` at once.
@@ -366,7 +396,7 @@ class AsyncClient:
                 deadline = self._deadline(timeout)
                 try:
                     request = replace(template, prompt=prompt)
-                    results[index] = await self.submit(request, deadline=deadline, on_progress=on_progress)
+                    results[index] = await self.submit(request, deadline=deadline, on_progress=on_progress, cache=cache)
                 except Exception as exc:  # one odd answer, or a full disk, sinks only its own item
                     results[index] = exc
             if on_result is not None:
@@ -455,6 +485,12 @@ class AsyncClient:
             return prepare_references(references, max_references=info.max_references)
         # Reading files and encoding images takes real time: keep it off the event loop.
         return await asyncio.to_thread(prepare_references, references, max_references=info.max_references)
+
+    def _cached(self, key: str) -> GenerationResult | None:
+        entry = self.store.journal.find_saved(key)
+        if entry is None or not entry.paths or not all(p.exists() for p in entry.paths):
+            return None  # never made, or its files were deleted: generate it again
+        return replace(_result_from_entry(entry), cached=True, cost_usd=0.0)
 
     def _deadline(self, timeout: float | None) -> float:
         return time.monotonic() + (self.timeout if timeout is None else rules.check_seconds(timeout))
@@ -690,6 +726,7 @@ class Client:
         max_download_bytes: int = MAX_DOWNLOAD_BYTES,
         check_urls: bool = True,
         trust_idempotency: bool = False,
+        cache: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._portal = LoopThread(name="xenodia-client")
@@ -705,6 +742,7 @@ class Client:
             max_download_bytes=max_download_bytes,
             check_urls=check_urls,
             trust_idempotency=trust_idempotency,
+            cache=cache,
             transport=transport,
         )
 
@@ -778,6 +816,7 @@ class Client:
         resolution: str | None = None,
         timeout: float | None = None,
         on_progress: ProgressCallback | None = None,
+        cache: bool | None = None,
         model: str = rules.MODEL,
         response_format: str = "url",
         **options: Any,
@@ -797,6 +836,7 @@ class Client:
                 resolution=resolution,
                 timeout=timeout,
                 on_progress=on_progress,
+                cache=cache,
                 model=model,
                 response_format=response_format,
                 **options,
@@ -842,6 +882,7 @@ class Client:
         on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
+        cache: bool | None = None,
         **common: Any,
     ) -> ResultList:
         """One call per prompt, at most `concurrency` at once, results in input
@@ -855,6 +896,7 @@ class Client:
                 on_result=on_result,
                 on_progress=on_progress,
                 timeout=timeout,
+                cache=cache,
                 **common,
             )
         )

@@ -33,6 +33,7 @@ class GenerationResult:
     created_at: float | None = None
     journal_id: str | None = None
     task_ids: list[str] = field(default_factory=list)
+    cached: bool = False  # served from the request cache: no request was sent, cost 0.0
     preview_size: int = field(default=THUMBNAIL_SIZE, repr=False)
     _images: list[Image.Image] | None = field(default=None, repr=False)
 

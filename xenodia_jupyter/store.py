@@ -53,11 +53,13 @@ CREATE TABLE IF NOT EXISTS generations (
     server_state TEXT,
     rating      INTEGER NOT NULL DEFAULT 0,
     claimed_by  TEXT,
-    claimed_until REAL
+    claimed_until REAL,
+    request_key TEXT
 );
 CREATE INDEX IF NOT EXISTS generations_task ON generations(task_id);
 CREATE INDEX IF NOT EXISTS generations_created ON generations(created_at);
 """
+_INDEXES = "CREATE INDEX IF NOT EXISTS generations_request ON generations(request_key, state);"
 
 
 class JournalState(str, Enum):
@@ -119,7 +121,7 @@ class JournalEntry:
         return self.state in RECOVERABLE and bool(self.task_id or self.urls)
 
 
-SCHEMA_VERSION = 4  # 1: first; 2: server_state; 3: rating; 4: claims (every column below is added when missing)
+SCHEMA_VERSION = 5  # 1: first; 2: server_state; 3: rating; 4: claims; 5: request_key (columns below added when missing)
 _COLUMNS = {
     "request_id": "TEXT",
     "urls": "TEXT",
@@ -130,6 +132,7 @@ _COLUMNS = {
     "rating": "INTEGER NOT NULL DEFAULT 0",
     "claimed_by": "TEXT",
     "claimed_until": "REAL",
+    "request_key": "TEXT",
 }
 CLAIM_LEASE_S = 60.0  # a claim not renewed this long belongs to a process that is gone
 RATINGS = {1: "starred", 0: "none", -1: "rejected"}
@@ -190,6 +193,7 @@ class Journal:
         for name, kind in _COLUMNS.items():
             if name not in columns:  # a journal from an older version: migrate in place
                 conn.execute(f"ALTER TABLE generations ADD COLUMN {name} {kind}")
+        conn.executescript(_INDEXES)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("SELECT count(*) FROM generations").fetchone()  # reads the table: a damaged file fails here
@@ -221,7 +225,14 @@ class Journal:
                 self._conn = None
 
     def begin(
-        self, *, base_url: str, prompt: str, params: dict[str, Any], refs: list[dict[str, Any]], owner: str | None = None
+        self,
+        *,
+        base_url: str,
+        prompt: str,
+        params: dict[str, Any],
+        refs: list[dict[str, Any]],
+        owner: str | None = None,
+        request_key: str | None = None,
     ) -> str:
         """The row written before a POST, claimed by `owner` (see `claim`).  If it
         cannot be written, nothing is sent."""
@@ -232,8 +243,8 @@ class Journal:
             with self._tx(durable=True) as conn:
                 conn.execute(
                     "INSERT INTO generations (id, created_at, updated_at, base_url, prompt, params, refs, state,"
-                    " claimed_by, claimed_until) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?)",
-                    (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs), owner, until),
+                    " claimed_by, claimed_until, request_key) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?)",
+                    (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs), owner, until, request_key),
                 )
         except sqlite3.Error as exc:
             raise StorageError(f"the journal {self.path} could not be written ({exc}): nothing was sent", path=str(self.path)) from None
@@ -351,6 +362,14 @@ class Journal:
             raise ValueError(f"rating must be 1 (star), -1 (reject) or 0 (none), not {rating!r}")
         with self._tx() as conn:
             conn.execute("UPDATE generations SET rating = ?, updated_at = ? WHERE id = ?", (rating, time.time(), entry_id))
+
+    def find_saved(self, request_key: str) -> JournalEntry | None:
+        """The newest saved result of a request (the cache's lookup: one index query)."""
+        rows = self._select(
+            "SELECT * FROM generations WHERE request_key = ? AND state = 'saved' ORDER BY created_at DESC LIMIT 1",
+            [request_key],
+        )
+        return _entry(rows[0]) if rows else None
 
     def find_task(self, task_id: str) -> JournalEntry | None:
         rows = self._select("SELECT * FROM generations WHERE task_id = ? ORDER BY created_at DESC LIMIT 1", [task_id])

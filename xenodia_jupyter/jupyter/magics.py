@@ -156,6 +156,7 @@ class XenodiaMagics(Magics):
     check_urls = Bool(True, help="Check URL references before sending (off: only the API can reach them).").tag(
         config=True
     )
+    cache = Bool(False, help="Return an earlier identical result instead of paying again (--cache).").tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -193,6 +194,7 @@ class XenodiaMagics(Magics):
     @argument("--background", action="store_true", help="Return at once; the preview fills in when done.")
     @argument("--dry-run", action="store_true", help="Check and show the request and its price; send nothing.")
     @argument("--yes", action="store_true", help="Send a cell that costs more than confirm_above_usd.")
+    @argument("--cache", action="store_true", help="Reuse an identical earlier result (no charge) when there is one.")
     @argument("--timeout", type=float, action=_Once, help="Seconds to wait before giving up (the task id is kept).")
     @argument("--no-display", action="store_true", help="Show no preview (bind the result with -o).")
     @argument("--all", action="store_true", help="With history: every entry, not the newest 20.")
@@ -215,6 +217,7 @@ class XenodiaMagics(Magics):
             %config XenodiaMagics.budget_usd = 1.00       # refuse, before sending, spend past $1
             %config XenodiaMagics.confirm_above_usd = 5   # cells over $5 need --yes
             %config XenodiaMagics.check_urls = False      # URLs only the API can reach
+            %config XenodiaMagics.cache = True            # Restart & Run All pays nothing twice
 
         Subcommands: `%xenodia models`, `%xenodia history [N | --all]`,
         `%xenodia recover` (finish paid tasks, no new charge), `%xenodia panel`.
@@ -354,7 +357,7 @@ def _run_generation(
     if args.background:
         # The engine thread draws the line and binds `-o` when the job ends,
         # whatever cell the kernel is running by then.
-        job = _Job(client, request, args.n, timeout, line, draw_live=True)
+        job = _Job(client, request, args.n, timeout, line, draw_live=True, cache=args.cache or magics.cache)
 
         async def background() -> None:
             try:
@@ -372,7 +375,7 @@ def _run_generation(
         spawn(background())
         return None
 
-    job = _Job(client, request, args.n, timeout, line, draw_live=False)
+    job = _Job(client, request, args.n, timeout, line, draw_live=False, cache=args.cache or magics.cache)
     try:
         result = run_blocking(job.run(), on_tick=job.draw)
     except KeyboardInterrupt:
@@ -416,8 +419,17 @@ class _Job:
     between waits; a background job (`draw_live`) draws as reports arrive."""
 
     def __init__(
-        self, client: AsyncClient, request: PreparedGeneration, n: int, timeout: float, line: Any, *, draw_live: bool
+        self,
+        client: AsyncClient,
+        request: PreparedGeneration,
+        n: int,
+        timeout: float,
+        line: Any,
+        *,
+        draw_live: bool,
+        cache: bool = False,
     ) -> None:
+        self.cache = cache
         self.client = client
         self.request = request
         self.n = n
@@ -449,7 +461,9 @@ class _Job:
 
         async def one(index: int) -> GenerationResult:
             async with gate:
-                return await self.client.submit(self.request, deadline=deadline, on_progress=self._reporter(index))
+                return await self.client.submit(
+                    self.request, deadline=deadline, on_progress=self._reporter(index), cache=self.cache, variant=index
+                )
 
         parts = await asyncio.gather(*(one(i) for i in range(self.n)), return_exceptions=True)
         done = [p for p in parts if not isinstance(p, BaseException)]
@@ -490,6 +504,7 @@ def _merge(parts: list[GenerationResult]) -> GenerationResult:
         aspect_ratio=first.aspect_ratio,
         resolution=first.resolution,
         created_at=first.created_at,
+        cached=all(p.cached for p in parts),
     )
 
 

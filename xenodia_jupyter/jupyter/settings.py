@@ -29,6 +29,9 @@ class XenodiaSettings(SingletonConfigurable):
     confirm_above_usd = Float(
         1.0, allow_none=True, help="A cell that would cost more than this asks for --yes first (None: never asks)."
     ).tag(config=True)
+    cache = Bool(False, help="Return an earlier identical result from the output folder instead of paying again.").tag(
+        config=True
+    )
     check_urls = Bool(
         True, help="Check URL references (reachable, an image, size) before sending; off for URLs only the API reaches."
     ).tag(config=True)
@@ -43,6 +46,7 @@ SHARED_TRAITS = (
     "budget_usd",
     "confirm_above_usd",
     "check_urls",
+    "cache",
 )
 
 
