@@ -354,3 +354,9 @@ def test_cache_makes_running_a_cell_again_free(kernel: KernelSession, emu: Emula
     assert kernel.value("second_run.cached, second_run.cost_usd, second_run.paths == first_run.paths") == (True, 0.0, True)
     kernel.run("%%xenodia --cache -n 3 -o third_run\nCached twice")  # a third variant is new
     assert emu.stats.billed_calls == 3
+
+
+def test_jobs_subcommand_lists_the_folders_jobs(kernel: KernelSession, emu: Emulator) -> None:
+    kernel.run("import xenodia_jupyter as xj\n_r = xj.generate_many(['j1', 'j2'], job='from-the-kernel')")
+    shown = text(kernel.run("%xenodia jobs"))
+    assert "from-the-kernel" in shown and "$0.14" in shown

@@ -51,7 +51,7 @@ _LAZY = {
     "StorageError": "errors",
 }
 
-__all__ = [*_LAZY, "generate", "generate_many", "recover", "history", "panel", "default_client"]
+__all__ = [*_LAZY, "generate", "generate_many", "recover", "history", "jobs", "panel", "default_client"]
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -139,6 +139,7 @@ def generate_many(
     concurrency: int = 8,
     *,
     references: object = None,
+    job: str | None = None,
     on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
     timeout: float | None = None,
     **common: Any,
@@ -146,13 +147,18 @@ def generate_many(
     """One generation per prompt, `concurrency` at once, results in input order;
     failed items hold their `XenodiaError`.  See `Client.generate_many`."""
     return default_client().generate_many(
-        prompts, concurrency, references=references, on_result=on_result, timeout=timeout, **common
+        prompts, concurrency, references=references, job=job, on_result=on_result, timeout=timeout, **common
     )
 
 
 def recover(*, timeout: float | None = None, concurrency: int = 8) -> ResultList:
     """Finish every journaled generation that was paid for but not saved (no new POST)."""
     return default_client().recover(timeout=timeout, concurrency=concurrency)
+
+
+def jobs() -> list[dict[str, Any]]:
+    """The output folder's jobs with their counts (saved, failed, running, never sent) and spend."""
+    return default_client().jobs()
 
 
 def history(limit: int | None = None) -> ResultList:

@@ -31,9 +31,11 @@ from .errors import (
     GenerationFailedError,
     InvalidRequestError,
     NotFoundError,
+    StorageError,
     TaskTimeoutError,
     XenodiaError,
 )
+from .jobs import JobList, plan_job
 from .loop_thread import LoopThread
 from .polling import ProgressCallback, wait_for_task
 from .protocol import Task
@@ -272,6 +274,8 @@ class AsyncClient:
         on_progress: ProgressCallback | None = None,
         cache: bool | None = None,
         variant: int = 0,
+        job_item: tuple[str, int] | None = None,
+        resend_entry: str | None = None,
     ) -> GenerationResult:
         """Send a prepared request and wait for its images (`deadline` is a
         `time.monotonic()` value).  `generate` is `prepare` then `submit`.
@@ -296,14 +300,18 @@ class AsyncClient:
         journal = self.store.journal
         held = self.budget.reserve(request.price_usd)
         try:
-            entry = journal.begin(
-                base_url=self.base_url,
-                prompt=request.prompt,
-                params=request.params,
-                refs=[{"digest": r.digest, "source": r.source} for r in refs],
-                owner=self._owner,
-                request_key=key,
-            )
+            if resend_entry is not None and journal.claim(resend_entry, self._owner):
+                entry = resend_entry  # the same entry, so the same Idempotency-Key
+            else:
+                entry = journal.begin(
+                    base_url=self.base_url,
+                    prompt=request.prompt,
+                    params=request.params,
+                    refs=[{"digest": r.digest, "source": r.source} for r in refs],
+                    owner=self._owner,
+                    request_key=key,
+                    job_item=job_item,
+                )
         except BaseException:
             self.budget.release(held)  # nothing was sent
             raise
@@ -360,6 +368,7 @@ class AsyncClient:
         concurrency: int = 8,
         *,
         references: object = None,
+        job: str | None = None,
         on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
@@ -372,6 +381,10 @@ class AsyncClient:
         its place holds the `XenodiaError` that ended it (check with
         `isinstance(item, xj.XenodiaError)`).  Rules common to all prompts are
         checked, and the references prepared, once, before anything is sent.
+
+        `job="name"` journals the batch as a whole first; the same call again
+        resumes it: saved items come from disk, items with a task id are polled
+        and saved, and only items never sent are sent (see `jobs.py`).
         """
         if isinstance(prompts, (str, bytes)):
             raise InvalidRequestError("prompts", "must be a list of prompts, not one string (wrap it: [prompt])")
@@ -387,25 +400,73 @@ class AsyncClient:
                 raise InvalidRequestError(f"prompts[{index}]", exc.message) from None
         template = await self.prepare("-", references, **common)
         template = replace(template, references=await self._upload_ready(template.references))
-        self.budget.check(template.price_usd * len(prompt_list))
+        requests = [replace(template, prompt=prompt) for prompt in prompt_list]
+        entries: list[str | None] = [None] * len(requests)
+        if job is not None:
+            entries = plan_job(self.store.journal, job, [r.request_key() for r in requests])
+        self.budget.check(template.price_usd * sum(e is None for e in entries))
         gate = asyncio.Semaphore(concurrency)
         results: list[GenerationResult | Exception | None] = [None] * len(prompt_list)
 
-        async def one(index: int, prompt: str) -> None:
+        async def one(index: int) -> None:
             async with gate:
                 deadline = self._deadline(timeout)
+                link = (job, index) if job is not None else None
                 try:
-                    request = replace(template, prompt=prompt)
-                    results[index] = await self.submit(request, deadline=deadline, on_progress=on_progress, cache=cache)
+                    known = entries[index]
+                    if known is not None:
+                        results[index] = await self._resume(known, requests[index], deadline, link, on_progress)
+                    else:
+                        results[index] = await self.submit(
+                            requests[index], deadline=deadline, on_progress=on_progress, cache=cache, job_item=link
+                        )
                 except Exception as exc:  # one odd answer, or a full disk, sinks only its own item
                     results[index] = exc
             if on_result is not None:
                 on_result(index, results[index])  # type: ignore[arg-type]
 
-        await asyncio.gather(*(one(i, p) for i, p in enumerate(prompt_list)))
+        await asyncio.gather(*(one(i) for i in range(len(requests))))
         return ResultList(results)
 
+    async def _resume(
+        self,
+        entry_id: str,
+        request: PreparedGeneration,
+        deadline: float,
+        link: tuple[str, int] | None,
+        on_progress: ProgressCallback | None,
+    ) -> GenerationResult:
+        """One item of a resumed job, from what its journal entry says: saved ->
+        from disk; a task id or URLs -> polled and saved, no POST; refused ->
+        sent again (nothing was billed); sent with its fate unknown -> resent
+        with the same Idempotency-Key only when keys are trusted."""
+        entry = self.store.journal.entry(entry_id)
+        if entry is None:
+            raise StorageError(f"job item {link}: its journal entry {entry_id} is missing")
+        if entry.state == JournalState.SAVED and entry.paths and all(p.exists() for p in entry.paths):
+            return _result_from_entry(entry)
+        if entry.state == JournalState.REFUSED:
+            return await self.submit(request, deadline=deadline, on_progress=on_progress, job_item=link)
+        if entry.state == JournalState.FAILED:
+            raise GenerationFailedError(entry.task_id or "", {"message": entry.error or "failed"})
+        if entry.task_id or entry.urls:
+            if not self.store.journal.claim(entry.id, self._owner):
+                raise InvalidRequestError("job", f"item {link}: its task is being finished by another client right now")
+            task = Task(task_id=entry.task_id, state="success" if not entry.task_id else "unknown", urls=entry.urls)
+            return await self._finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,
+                                      deadline=deadline, on_progress=on_progress, poll_first=bool(entry.task_id))
+        if self.trust_idempotency:
+            return await self.submit(request, deadline=deadline, on_progress=on_progress, resend_entry=entry.id)
+        raise APIConnectionError(
+            f"job item {link}: sent, outcome unknown, may have been billed; not sent again "
+            "(Client(trust_idempotency=True) resends it with its Idempotency-Key)"
+        )
+
     # The journal --------------------------------------------------------------------
+
+    async def jobs(self) -> JobList:
+        """This output folder's jobs, newest first, with their counts and spend."""
+        return JobList(self.store.journal.job_summaries())
 
     async def history(self, limit: int | None = None) -> ResultList:
         """Past generations saved in this output folder, newest first."""
@@ -879,6 +940,7 @@ class Client:
         concurrency: int = 8,
         *,
         references: object = None,
+        job: str | None = None,
         on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         on_progress: ProgressCallback | None = None,
         timeout: float | None = None,
@@ -893,6 +955,7 @@ class Client:
                 prompts,
                 concurrency,
                 references=references,
+                job=job,
                 on_result=on_result,
                 on_progress=on_progress,
                 timeout=timeout,
@@ -904,6 +967,10 @@ class Client:
     def history(self, limit: int | None = None) -> ResultList:
         """Past generations saved in this output folder, newest first."""
         return self._run(self._async.history(limit))
+
+    def jobs(self) -> JobList:
+        """This output folder's jobs, newest first, with their counts and spend."""
+        return self._run(self._async.jobs())
 
     def recover(self, *, timeout: float | None = None, concurrency: int = 8) -> ResultList:
         """Finish every journaled generation that was paid for but not saved (no new POST)."""

@@ -59,7 +59,22 @@ CREATE TABLE IF NOT EXISTS generations (
 CREATE INDEX IF NOT EXISTS generations_task ON generations(task_id);
 CREATE INDEX IF NOT EXISTS generations_created ON generations(created_at);
 """
-_INDEXES = "CREATE INDEX IF NOT EXISTS generations_request ON generations(request_key, state);"
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS generations_request ON generations(request_key, state);
+CREATE TABLE IF NOT EXISTS jobs (
+    name        TEXT PRIMARY KEY,
+    created_at  REAL NOT NULL,
+    fingerprint TEXT NOT NULL,
+    size        INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS job_items (
+    job         TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    item_key    TEXT NOT NULL,
+    entry_id    TEXT,
+    PRIMARY KEY (job, idx)
+);
+"""
 
 
 class JournalState(str, Enum):
@@ -121,7 +136,7 @@ class JournalEntry:
         return self.state in RECOVERABLE and bool(self.task_id or self.urls)
 
 
-SCHEMA_VERSION = 5  # 1: first; 2: server_state; 3: rating; 4: claims; 5: request_key (columns below added when missing)
+SCHEMA_VERSION = 6  # 1: first; 2: server_state; 3: rating; 4: claims; 5: request_key; 6: jobs
 _COLUMNS = {
     "request_id": "TEXT",
     "urls": "TEXT",
@@ -233,6 +248,7 @@ class Journal:
         refs: list[dict[str, Any]],
         owner: str | None = None,
         request_key: str | None = None,
+        job_item: tuple[str, int] | None = None,
     ) -> str:
         """The row written before a POST, claimed by `owner` (see `claim`).  If it
         cannot be written, nothing is sent."""
@@ -246,6 +262,8 @@ class Journal:
                     " claimed_by, claimed_until, request_key) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?)",
                     (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs), owner, until, request_key),
                 )
+                if job_item is not None:  # in the same transaction: a job never loses track of a sent item
+                    conn.execute("UPDATE job_items SET entry_id = ? WHERE job = ? AND idx = ?", (entry_id, *job_item))
         except sqlite3.Error as exc:
             raise StorageError(f"the journal {self.path} could not be written ({exc}): nothing was sent", path=str(self.path)) from None
         return entry_id
@@ -355,6 +373,46 @@ class Journal:
                 "UPDATE generations SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",
                 (entry_id, owner),
             )
+
+    # Jobs ---------------------------------------------------------------------------
+
+    def job(self, name: str) -> tuple[str, list[tuple[str, str | None]]] | None:
+        """A job's fingerprint and its items (item key, entry id or None), in order."""
+        rows = self._select("SELECT fingerprint FROM jobs WHERE name = ?", [name])
+        if not rows:
+            return None
+        items = self._select("SELECT item_key, entry_id FROM job_items WHERE job = ? ORDER BY idx", [name])
+        return rows[0][0], [(row[0], row[1]) for row in items]
+
+    def create_job(self, name: str, fingerprint: str, item_keys: list[str]) -> None:
+        """Journal a job as a whole before its first POST."""
+        with self._tx(durable=True) as conn:
+            conn.execute(
+                "INSERT INTO jobs (name, created_at, fingerprint, size) VALUES (?, ?, ?, ?)",
+                (name, time.time(), fingerprint, len(item_keys)),
+            )
+            conn.executemany(
+                "INSERT INTO job_items (job, idx, item_key) VALUES (?, ?, ?)",
+                [(name, i, key) for i, key in enumerate(item_keys)],
+            )
+
+    def job_summaries(self) -> list[dict[str, Any]]:
+        """Every job with its counts and spend, newest first."""
+        rows = self._select(
+            "SELECT j.name, j.created_at, j.size,"
+            " SUM(g.state = 'saved'), SUM(g.state IN ('fail', 'refused')),"
+            " SUM(g.id IS NOT NULL AND g.state NOT IN ('saved', 'fail', 'refused')),"
+            " SUM(i.entry_id IS NULL), COALESCE(SUM(g.cost_usd), 0)"
+            " FROM jobs j JOIN job_items i ON i.job = j.name LEFT JOIN generations g ON g.id = i.entry_id"
+            " GROUP BY j.name ORDER BY j.created_at DESC",
+            [],
+        )
+        keys = ("name", "created_at", "size", "saved", "failed", "running", "never_sent", "spent_usd")
+        return [dict(zip(keys, (row[0], row[1], row[2], *(int(v or 0) for v in row[3:7]), float(row[7])), strict=True)) for row in rows]
+
+    def entry(self, entry_id: str) -> JournalEntry | None:
+        rows = self._select("SELECT * FROM generations WHERE id = ?", [entry_id])
+        return _entry(rows[0]) if rows else None
 
     def rate(self, entry_id: str, rating: int) -> None:
         """Star (1), reject (-1) or clear (0) a result; kept across kernel restarts."""

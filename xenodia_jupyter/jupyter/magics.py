@@ -33,7 +33,7 @@ _PATH = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[(?:-?\d+|'[^'\]]*'|\"[^\"\]]*\")\])*"
 _FIELD = re.compile(r"\{\{(" + _PATH + r")\}\}|\{(" + _PATH + r")\}")
 _STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^']*'|\"[^\"]*\")\]")
 _WHOLE_PATH = re.compile(_PATH + r"\Z")
-_SUBCOMMANDS = ("models", "history", "recover", "panel")
+_SUBCOMMANDS = ("models", "history", "recover", "panel", "jobs")
 
 
 class _Missing(Exception):
@@ -220,7 +220,8 @@ class XenodiaMagics(Magics):
             %config XenodiaMagics.cache = True            # Restart & Run All pays nothing twice
 
         Subcommands: `%xenodia models`, `%xenodia history [N | --all]`,
-        `%xenodia recover` (finish paid tasks, no new charge), `%xenodia panel`.
+        `%xenodia recover` (finish paid tasks, no new charge), `%xenodia panel`,
+        `%xenodia jobs` (named batch jobs with their counts and spend).
         """
         args = parse_line(self.xenodia, line)
         if cell is None:
@@ -258,6 +259,8 @@ class XenodiaMagics(Magics):
 
             info = run_blocking(client.model())
             return HTML(_model_table(info))
+        if command == "jobs":
+            return run_blocking(client.jobs())
         if command == "history":
             from .history import HistoryTable
 
