@@ -39,6 +39,7 @@ from .jobs import JobList, plan_job
 from .loop_thread import LoopThread
 from .polling import ProgressCallback, wait_for_task
 from .protocol import Task
+from .rate_limit import RateLimiter
 from .references import PreparedReference, prepare_references, reference_from_bytes
 from .results import GenerationResult, ResultList
 from .rules import ModelInfo
@@ -128,6 +129,8 @@ class AsyncClient:
         check_urls: bool = True,
         trust_idempotency: bool = False,
         cache: bool = False,
+        max_requests_per_minute: float | None = None,
+        max_in_flight: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         if budget is not None and budget_usd is not None:
@@ -149,8 +152,13 @@ class AsyncClient:
             api_key,
             request_timeout=request_timeout,
             policy=RetryPolicy(max_retries),
+            limiter=RateLimiter(max_requests_per_minute),
             transport=transport,
         )
+        if max_in_flight is not None and (isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or max_in_flight < 1):
+            raise InvalidRequestError("max_in_flight", f"must be a whole number >= 1, or None, not {max_in_flight!r}")
+        self.max_in_flight = max_in_flight
+        self._in_flight: asyncio.Semaphore | None = None  # made on the loop that uses it
         self._model_info: ModelInfo | None = None
         self._model_lock: asyncio.Lock | None = None
         # Claims in the journal carry this: recover() elsewhere leaves our live tasks alone.
@@ -289,6 +297,22 @@ class AsyncClient:
             if hit is not None:
                 return hit
         self._require_key()
+        if self.max_in_flight is None:
+            return await self._send(request, deadline, on_progress, key, job_item, resend_entry)
+        if self._in_flight is None:
+            self._in_flight = asyncio.Semaphore(self.max_in_flight)
+        async with self._in_flight:  # a task counts from its POST until it is saved
+            return await self._send(request, deadline, on_progress, key, job_item, resend_entry)
+
+    async def _send(
+        self,
+        request: PreparedGeneration,
+        deadline: float,
+        on_progress: ProgressCallback | None,
+        key: str,
+        job_item: tuple[str, int] | None,
+        resend_entry: str | None,
+    ) -> GenerationResult:
         refs = await self._upload_ready(request.references)
         body = protocol.build_generation_body(
             request.prompt,
@@ -788,6 +812,8 @@ class Client:
         check_urls: bool = True,
         trust_idempotency: bool = False,
         cache: bool = False,
+        max_requests_per_minute: float | None = None,
+        max_in_flight: int | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._portal = LoopThread(name="xenodia-client")
@@ -804,6 +830,8 @@ class Client:
             check_urls=check_urls,
             trust_idempotency=trust_idempotency,
             cache=cache,
+            max_requests_per_minute=max_requests_per_minute,
+            max_in_flight=max_in_flight,
             transport=transport,
         )
 

@@ -29,6 +29,7 @@ import httpx
 
 from . import protocol
 from .errors import APIConnectionError, APIError, APIResponseError, RateLimitError, XenodiaError, redact
+from .rate_limit import RateLimiter
 
 log = logging.getLogger("xenodia_jupyter")
 
@@ -125,9 +126,11 @@ class Transport:
         *,
         request_timeout: float,
         policy: RetryPolicy,
+        limiter: RateLimiter | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.base_url = base_url
+        self.limiter = limiter or RateLimiter()
         self.has_key = bool(api_key)
         self._secret = api_key
         self.policy = policy
@@ -186,6 +189,7 @@ class Transport:
         self, body: protocol.RequestBody, headers: dict[str, str], deadline: float | None
     ) -> protocol.Task:
         async def once() -> protocol.Task:
+            await self.limiter.turn(deadline)
             url = self.url(protocol.GENERATIONS_PATH)
             async with self.http.stream("POST", url, headers=headers, **body.as_httpx_kwargs()) as response:
                 status = response.status_code
@@ -225,6 +229,7 @@ class Transport:
         options: dict[str, Any] = {} if auth else {"auth": None}
 
         async def once() -> Any:
+            await self.limiter.paused()
             async with self.http.stream("GET", url, **options) as response:
                 content = await self._read_ok(response, MAX_JSON_BYTES, task_id=task_id)
             return protocol.decode_json(content, f"GET {_path(url)}")
@@ -321,7 +326,12 @@ class Transport:
         retry_after = error.retry_after if isinstance(error, RateLimitError) else None
         if retry_after is None:
             retry_after = protocol.parse_retry_after(response.headers.get("retry-after"))
+        if retry_after is not None and response.status_code in (429, 503) and self._same_origin(response):
+            self.limiter.pause(min(retry_after, self.policy.max_retry_after_s))
         raise Refused(error, retry_after)
+
+    def _same_origin(self, response: httpx.Response) -> bool:
+        return protocol.same_origin(str(response.url), self.base_url)
 
 
 def _task_id_in(content: bytes) -> str | None:
