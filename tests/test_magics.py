@@ -360,3 +360,14 @@ def test_jobs_subcommand_lists_the_folders_jobs(kernel: KernelSession, emu: Emul
     kernel.run("import xenodia_jupyter as xj\n_r = xj.generate_many(['j1', 'j2'], job='from-the-kernel')")
     shown = text(kernel.run("%xenodia jobs"))
     assert "from-the-kernel" in shown and "$0.14" in shown
+
+
+def test_a_batch_in_a_kernel_shows_its_progress_bar(kernel: KernelSession, emu: Emulator) -> None:
+    cell = kernel.run("import xenodia_jupyter as xj\nbatch = xj.generate_many(['p1', 'p2', 'p3'], concurrency=2)")
+    assert "application/vnd.jupyter.widget-view+json" in mime_types(cell)
+    kernel.run(
+        "from ipywidgets.widgets.widget import _instances\n"
+        "bars = [w for w in _instances.values() if 'xenodia-batch-progress' in getattr(w, '_dom_classes', ())]"
+    )
+    assert kernel.value("bars[-1].children[0].value, bars[-1].children[0].bar_style") == (3, "success")
+    assert "3/3" in kernel.value("bars[-1].children[1].value")

@@ -141,13 +141,15 @@ def generate_many(
     references: object = None,
     job: str | None = None,
     on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
+    progress: bool | None = None,
     timeout: float | None = None,
     **common: Any,
 ) -> ResultList:
     """One generation per prompt, `concurrency` at once, results in input order;
     failed items hold their `XenodiaError`.  See `Client.generate_many`."""
     return default_client().generate_many(
-        prompts, concurrency, references=references, job=job, on_result=on_result, timeout=timeout, **common
+        prompts, concurrency, references=references, job=job, on_result=on_result, progress=progress,
+        timeout=timeout, **common
     )
 
 

@@ -38,6 +38,7 @@ from .errors import (
 from .jobs import JobList, plan_job
 from .loop_thread import LoopThread
 from .polling import ProgressCallback, wait_for_task
+from .progress import BatchProgress, make_progress
 from .protocol import Task
 from .rate_limit import RateLimiter
 from .references import PreparedReference, prepare_references, reference_from_bytes
@@ -395,6 +396,7 @@ class AsyncClient:
         job: str | None = None,
         on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         on_progress: ProgressCallback | None = None,
+        progress: bool | BatchProgress | None = None,
         timeout: float | None = None,
         cache: bool | None = None,
         **common: Any,
@@ -409,6 +411,8 @@ class AsyncClient:
         `job="name"` journals the batch as a whole first; the same call again
         resumes it: saved items come from disk, items with a task id are polled
         and saved, and only items never sent are sent (see `jobs.py`).
+
+        `progress`: a bar with counts, spend, rate and ETA (default: in a kernel).
         """
         if isinstance(prompts, (str, bytes)):
             raise InvalidRequestError("prompts", "must be a list of prompts, not one string (wrap it: [prompt])")
@@ -431,9 +435,12 @@ class AsyncClient:
         self.budget.check(template.price_usd * sum(e is None for e in entries))
         gate = asyncio.Semaphore(concurrency)
         results: list[GenerationResult | Exception | None] = [None] * len(prompt_list)
+        shown = progress if isinstance(progress, BatchProgress) else make_progress(progress, len(requests))
 
         async def one(index: int) -> None:
             async with gate:
+                if shown is not None:
+                    shown.item_started()
                 deadline = self._deadline(timeout)
                 link = (job, index) if job is not None else None
                 try:
@@ -446,10 +453,16 @@ class AsyncClient:
                         )
                 except Exception as exc:  # one odd answer, or a full disk, sinks only its own item
                     results[index] = exc
+            if shown is not None:
+                shown.item_finished(results[index])
             if on_result is not None:
                 on_result(index, results[index])  # type: ignore[arg-type]
 
-        await asyncio.gather(*(one(i) for i in range(len(requests))))
+        try:
+            await asyncio.gather(*(one(i) for i in range(len(requests))))
+        finally:
+            if shown is not None:
+                shown.close()
         return ResultList(results)
 
     async def _resume(
@@ -971,6 +984,7 @@ class Client:
         job: str | None = None,
         on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         on_progress: ProgressCallback | None = None,
+        progress: bool | BatchProgress | None = None,
         timeout: float | None = None,
         cache: bool | None = None,
         **common: Any,
@@ -978,6 +992,9 @@ class Client:
         """One call per prompt, at most `concurrency` at once, results in input
         order; a failed item holds its `XenodiaError`.  `common` (aspect_ratio,
         resolution, ...) applies to every prompt."""
+        if not isinstance(prompts, (str, bytes)) and not isinstance(progress, BatchProgress):
+            prompts = list(prompts)  # the display is made here, in the caller's (the cell's) thread
+            progress = make_progress(progress, len(prompts)) or False
         return self._run(
             self._async.generate_many(
                 prompts,
@@ -986,6 +1003,7 @@ class Client:
                 job=job,
                 on_result=on_result,
                 on_progress=on_progress,
+                progress=progress,
                 timeout=timeout,
                 cache=cache,
                 **common,
