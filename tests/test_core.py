@@ -216,8 +216,12 @@ def test_all_the_lazy_table_and_type_checking_imports_agree() -> None:
     annotation_only = {"Callable", "Iterable", "Panel"}  # used in signatures, not exported lazily
     assert checked - annotation_only == lazy
     assert lazy <= set(xj.__all__)
+    import xenodia_jupyter.client  # noqa: F401  (loads every submodule the client uses)
+
     for name in xj.__all__:
         assert getattr(xj, name) is not None, name
+    for name in ("generate", "generate_many", "recover", "history", "jobs", "panel"):
+        assert callable(getattr(xj, name)), f"xj.{name} is shadowed by a submodule"
 
 
 def test_the_blocking_client_has_real_signatures() -> None:

@@ -35,8 +35,8 @@ from .errors import (
     TaskTimeoutError,
     XenodiaError,
 )
-from .jobs import JobList, plan_job
 from .loop_thread import LoopThread
+from .named_jobs import JobList, plan_job
 from .polling import ProgressCallback, wait_for_task
 from .progress import BatchProgress, make_progress
 from .protocol import Task
@@ -410,7 +410,7 @@ class AsyncClient:
 
         `job="name"` journals the batch as a whole first; the same call again
         resumes it: saved items come from disk, items with a task id are polled
-        and saved, and only items never sent are sent (see `jobs.py`).
+        and saved, and only items never sent are sent (see `named_jobs.py`).
 
         `progress`: a bar with counts, spend, rate and ETA (default: in a kernel).
         """
