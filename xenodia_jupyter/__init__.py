@@ -34,6 +34,7 @@ _LAZY = {
     "ModelInfo": "rules",
     "PriceTier": "rules",
     "Task": "protocol",
+    "provenance": "image_provenance",
     "XenodiaError": "errors",
     "InvalidRequestError": "errors",
     "BudgetExceededError": "errors",
@@ -75,6 +76,7 @@ if TYPE_CHECKING:
         UpstreamError,
         XenodiaError,
     )
+    from .image_provenance import provenance
     from .jupyter.panel import Panel
     from .protocol import Task
     from .results import GenerationResult, ResultList

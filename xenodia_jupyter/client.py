@@ -749,13 +749,22 @@ class AsyncClient:
                     request_id=exc.request_id,
                     task_id=task.task_id,
                 ) from None
-            facts = {**params, "task_id": task.task_id, "request_id": task.request_id, "cost_usd": cost, "journal_id": entry}
+            facts = {
+                **params,
+                "references": reference_digests,
+                "task_id": task.task_id,
+                "request_id": task.request_id,
+                "cost_usd": cost,
+                "journal_id": entry,
+            }
             return await asyncio.to_thread(
                 self.store.save_result, data, url=url, prompt=prompt, index=index, facts=facts
             )
 
         if not task.urls:
             raise APIConnectionError("the task succeeded but returned no image URL", task_id=task.task_id)
+        row = self.store.journal.entry(entry)
+        reference_digests = [r.get("digest") for r in row.refs] if row is not None else []
         return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(task.urls))))
 
 

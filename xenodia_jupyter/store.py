@@ -506,6 +506,11 @@ class OutputStore:
         (parameters, task and request id, cost, journal id), the URL and when."""
         mime = check_image(data, url)
         meta = {"prompt": prompt, **facts, "url": url, "index": index, "saved_at": time.time()}
+        if mime == "image/png":
+            from . import __version__
+            from .image_provenance import with_provenance
+
+            data = with_provenance(data, {**meta, "package": f"xenodia-jupyter {__version__}"})
         try:
             return self.save_image(data, mime, stem=file_stem(prompt, facts.get("task_id"), index), meta=meta)
         except OSError as exc:  # disk full, a file where the folder should be: the task stays recoverable
