@@ -463,7 +463,9 @@ class AsyncClient:
         finally:
             if shown is not None:
                 shown.close()
-        return ResultList(results)
+        batch = ResultList(results)
+        batch.job = job
+        return batch
 
     async def _resume(
         self,

@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .thumbnails import THUMBNAIL_SIZE, make_thumbnail
 
@@ -174,6 +174,24 @@ class ResultList(list[Item], Generic[Item]):
     `ResultList[GenerationResult]` from `history()`, and
     `ResultList[GenerationResult | XenodiaError]` from `generate_many` and
     `recover()`, with the error in place of each call that failed."""
+
+    job: str | None = None  # the named job these came from, if any
+
+    def to_pandas(self) -> Any:
+        """One row per image (prompt, parameters, path, url, size, ids, cost,
+        cached, error...); a failed item keeps its row.  Needs pandas."""
+        from .export import to_pandas
+
+        return to_pandas(self, job=self.job)  # type: ignore[arg-type]
+
+    def to_parquet(
+        self, path: str | os.PathLike[str], *, embed_images: bool = True, rows_per_file: int | None = None
+    ) -> list[Path]:
+        """A Parquet dataset whose `image` column Hugging Face `datasets` reads as
+        images; `rows_per_file` writes numbered shards into the folder `path`."""
+        from .export import to_parquet
+
+        return to_parquet(self, Path(path), embed_images=embed_images, rows_per_file=rows_per_file, job=self.job)  # type: ignore[arg-type]
 
     def _repr_html_(self) -> str:
         return render_html([r for r in self if isinstance(r, (GenerationResult, BaseException))])

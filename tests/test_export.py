@@ -1,0 +1,48 @@
+"""Results out of the notebook: pandas rows, and a Parquet dataset that
+Hugging Face `datasets` reads with its images (both real round trips)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import xenodia_jupyter as xj
+from xenodia_jupyter.emulator import Emulator
+
+
+@pytest.fixture
+def batch(emu: Emulator, client: xj.Client) -> xj.ResultList:
+    emu.inject("generate", "status", status=402)
+    return client.generate_many(["refused", "a fox", "an owl"], concurrency=1, job="export", aspect_ratio="4:3")
+
+
+def test_to_pandas_has_a_row_per_image_and_keeps_failures(batch: xj.ResultList) -> None:
+    frame = batch.to_pandas()
+    assert list(frame["index"]) == [0, 1, 2] and list(frame["job"]) == ["export"] * 3
+    assert frame.loc[0, "error"].startswith("PaymentRequiredError") and frame.isna().loc[0, "path"]
+    ok = frame.iloc[1:]
+    assert list(ok["prompt"]) == ["a fox", "an owl"] and set(ok["aspect_ratio"]) == {"4:3"}
+    assert list(ok["width"]) == [1024, 1024] and list(ok["height"]) == [768, 768]
+    assert ok["cost_usd"].sum() == pytest.approx(0.14) and not ok["cached"].any()
+    assert all(Path(p).exists() for p in ok["path"])
+
+
+def test_the_parquet_file_is_a_hugging_face_image_dataset(batch: xj.ResultList, tmp_path: Path) -> None:
+    datasets = pytest.importorskip("datasets")
+    (written,) = batch.to_parquet(tmp_path / "ideas.parquet")
+    loaded = datasets.load_dataset("parquet", data_files=str(written), cache_dir=str(tmp_path / "cache"))["train"]
+    assert loaded.num_rows == 3
+    image = loaded[1]["image"]
+    assert image.size == (1024, 768) and loaded[1]["prompt"] == "a fox"
+    assert loaded[0]["image"] is None and "PaymentRequiredError" in loaded[0]["error"]
+
+
+def test_shards_of_rows_per_file(batch: xj.ResultList, tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    written = batch.to_parquet(tmp_path / "shards", rows_per_file=2)
+    assert [p.name for p in written] == ["part-00000.parquet", "part-00001.parquet"]
+    assert sum(pq.read_table(p).num_rows for p in written) == 3
+    without = batch.to_parquet(tmp_path / "refs.parquet", embed_images=False)
+    assert pq.read_table(without[0]).column("image").to_pylist()[1]["bytes"] is None

@@ -1,0 +1,132 @@
+"""Results out of the notebook: a DataFrame, and a Parquet dataset that
+Hugging Face `datasets` reads with its images.
+
+    results.to_pandas()                               # one row per image; failed items keep a row
+    results.to_parquet("ideas.parquet")               # image column = {bytes, path}, an `Image` feature
+    results.to_parquet("shards/", rows_per_file=1000) # numbered shards, one shard's images in memory at a time
+
+pandas and pyarrow are optional (`pip install "xenodia-jupyter[data]"`) and
+imported only here, when called.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .results import GenerationResult
+
+COLUMNS = (
+    "prompt", "aspect_ratio", "resolution", "path", "url", "width", "height", "task_id", "request_id",
+    "job", "index", "cost_usd", "created_at", "cached", "rating", "error",
+)
+_TYPES = {  # pyarrow type names; the Hugging Face feature of each column follows from it
+    "prompt": "string", "aspect_ratio": "string", "resolution": "string", "path": "string", "url": "string",
+    "width": "int64", "height": "int64", "task_id": "string", "request_id": "string", "job": "string",
+    "index": "int64", "cost_usd": "float64", "created_at": "float64", "cached": "bool_", "rating": "int64",
+    "error": "string",
+}
+
+
+def rows(items: Iterable[GenerationResult | BaseException], job: str | None = None) -> Iterator[dict[str, Any]]:
+    """One row per image; a failed item keeps one row with its `error`."""
+    from .results import GenerationResult
+
+    for index, item in enumerate(items):
+        if not isinstance(item, GenerationResult):
+            yield {**dict.fromkeys(COLUMNS), "job": job, "index": index, "cached": False,
+                   "error": f"{type(item).__name__}: {item}"}
+            continue
+        for number, path in enumerate(item.paths):
+            width, height = _size(path)
+            yield {
+                "prompt": item.prompt, "aspect_ratio": item.aspect_ratio, "resolution": item.resolution,
+                "path": str(path), "url": item.urls[number] if number < len(item.urls) else None,
+                "width": width, "height": height, "task_id": item.task_id, "request_id": item.request_id,
+                "job": job, "index": index, "cost_usd": item.cost_usd if number == 0 else 0.0,
+                "created_at": item.created_at, "cached": item.cached, "rating": getattr(item, "rating", None),
+                "error": None,
+            }
+
+
+def to_pandas(items: Iterable[GenerationResult | BaseException], job: str | None = None) -> Any:
+    pandas = _require("pandas")
+    return pandas.DataFrame(list(rows(items, job)), columns=list(COLUMNS))
+
+
+def to_parquet(
+    items: Iterable[GenerationResult | BaseException],
+    path: str | Path,
+    *,
+    embed_images: bool = True,
+    rows_per_file: int | None = None,
+    job: str | None = None,
+) -> list[Path]:
+    """Write the rows to one Parquet file, or to `path/part-00000.parquet`...
+    shards of `rows_per_file` rows; returns the files written."""
+    pyarrow = _require("pyarrow")
+    parquet = _require("pyarrow.parquet")
+    if rows_per_file is not None and rows_per_file < 1:
+        from .errors import InvalidRequestError
+
+        raise InvalidRequestError("rows_per_file", f"must be at least 1, not {rows_per_file}")
+    schema = _schema(pyarrow)
+    target = Path(path)
+    written: list[Path] = []
+    shard: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        out = target if rows_per_file is None else target / f"part-{len(written):05d}.parquet"
+        out.parent.mkdir(parents=True, exist_ok=True)
+        table = pyarrow.Table.from_pylist([_with_image(row, embed_images) for row in shard], schema=schema)
+        parquet.write_table(table, out)
+        written.append(out)
+        shard.clear()
+
+    for row in rows(items, job):
+        shard.append(row)
+        if rows_per_file is not None and len(shard) >= rows_per_file:
+            flush()
+    if shard or not written:
+        flush()
+    return written
+
+
+def _with_image(row: dict[str, Any], embed: bool) -> dict[str, Any]:
+    path = row["path"]
+    if not path:
+        return {"image": None, **row}  # a failed item: its row, no image
+    return {"image": {"bytes": Path(path).read_bytes() if embed else None, "path": Path(path).name}, **row}
+
+
+def _schema(pyarrow: Any) -> Any:
+    fields = [pyarrow.field("image", pyarrow.struct([("bytes", pyarrow.binary()), ("path", pyarrow.string())]))]
+    fields += [pyarrow.field(name, getattr(pyarrow, kind)()) for name, kind in _TYPES.items()]
+    features = {"image": {"_type": "Image"}}
+    features.update({name: {"dtype": kind.rstrip("_"), "_type": "Value"} for name, kind in _TYPES.items()})
+    metadata = {b"huggingface": json.dumps({"info": {"features": features}}).encode()}
+    return pyarrow.schema(fields, metadata=metadata)
+
+
+def _size(path: Path) -> tuple[int | None, int | None]:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:  # the header only
+            return image.size
+    except OSError:
+        return None, None
+
+
+def _require(module: str) -> Any:
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise ImportError(
+            f"this needs {module.split('.')[0]}, which is not installed: " 'pip install "xenodia-jupyter[data]"'
+        ) from None
