@@ -46,3 +46,10 @@ def test_shards_of_rows_per_file(batch: xj.ResultList, tmp_path: Path) -> None:
     assert sum(pq.read_table(p).num_rows for p in written) == 3
     without = batch.to_parquet(tmp_path / "refs.parquet", embed_images=False)
     assert pq.read_table(without[0]).column("image").to_pylist()[1]["bytes"] is None
+
+
+def test_a_thumbnail_column_stays_small(batch: xj.ResultList) -> None:
+    frame = batch.to_pandas()
+    page = xj.thumbnail_column(frame).to_html()
+    assert page.count("data:image/jpeg;base64,") == 2
+    assert len(page) < 3 * 3000 + 5000, "about 3 KB a row"

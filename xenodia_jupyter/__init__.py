@@ -35,6 +35,7 @@ _LAZY = {
     "PriceTier": "rules",
     "Task": "protocol",
     "provenance": "image_provenance",
+    "thumbnail_column": "export",
     "XenodiaError": "errors",
     "InvalidRequestError": "errors",
     "BudgetExceededError": "errors",
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
         UpstreamError,
         XenodiaError,
     )
+    from .export import thumbnail_column
     from .image_provenance import provenance
     from .jupyter.panel import Panel
     from .protocol import Task
