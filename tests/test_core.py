@@ -221,8 +221,9 @@ def test_all_the_lazy_table_and_type_checking_imports_agree() -> None:
     for name in xj.__all__:
         assert getattr(xj, name) is not None, name
     import xenodia_jupyter.store  # noqa: F401
+    import xenodia_jupyter.sweeps  # noqa: F401
 
-    for name in ("generate", "generate_many", "recover", "history", "jobs", "panel", "provenance"):
+    for name in ("generate", "generate_many", "sweep", "recover", "history", "jobs", "panel", "provenance"):
         assert callable(getattr(xj, name)), f"xj.{name} is shadowed by a submodule"
 
 

@@ -371,3 +371,14 @@ def test_a_batch_in_a_kernel_shows_its_progress_bar(kernel: KernelSession, emu: 
     )
     assert kernel.value("bars[-1].children[0].value, bars[-1].children[0].bar_style") == (3, "success")
     assert "3/3" in kernel.value("bars[-1].children[1].value")
+
+
+def test_a_sweep_from_the_magic(kernel: KernelSession, emu: Emulator) -> None:
+    emu.inject("generate", "status", status=502)
+    cell = kernel.run('%%xenodia --sweep animal=fox,owl --sweep "style=ink wash,origami,pixel art" -o grid\nA {animal} in {style}')
+    page = html(cell)
+    assert "xenodia-sweep" in page and "UpstreamError" in page and page.count("data:image/jpeg;base64,") == 5
+    assert kernel.value("list(grid.to_pandas().columns[:2]), len(grid.results)") == (["animal", "style"], 6)
+    posts = emu.stats.generate_posts
+    dry = kernel.run("%%xenodia --dry-run --sweep animal=fox,owl -a 1:1,16:9\nA {animal}")
+    assert "$0.28" in text(dry) and emu.stats.generate_posts == posts

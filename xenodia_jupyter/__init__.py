@@ -36,6 +36,7 @@ _LAZY = {
     "Task": "protocol",
     "provenance": "image_provenance",
     "thumbnail_column": "export",
+    "Sweep": "sweeps",
     "XenodiaError": "errors",
     "InvalidRequestError": "errors",
     "BudgetExceededError": "errors",
@@ -53,7 +54,7 @@ _LAZY = {
     "StorageError": "errors",
 }
 
-__all__ = [*_LAZY, "generate", "generate_many", "recover", "history", "jobs", "panel", "default_client"]
+__all__ = [*_LAZY, "generate", "generate_many", "sweep", "recover", "history", "jobs", "panel", "default_client"]
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
     from .protocol import Task
     from .results import GenerationResult, ResultList
     from .rules import ModelInfo, PriceTier
+    from .sweeps import Sweep
 
 
 def __getattr__(name: str) -> Any:
@@ -155,6 +157,14 @@ def generate_many(
         prompts, concurrency, references=references, job=job, on_result=on_result, progress=progress,
         timeout=timeout, **common
     )
+
+
+def sweep(template: str, **options: Any) -> Sweep:
+    """A prompt template over axes of values, shown as a labelled grid; see `Client.sweep`.
+
+        xj.sweep("A {animal} in {style}", animal=["fox", "owl"], style=["ink wash", "origami"])
+    """
+    return default_client().sweep(template, **options)
 
 
 def recover(*, timeout: float | None = None, concurrency: int = 8) -> ResultList:

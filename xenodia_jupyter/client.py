@@ -45,6 +45,7 @@ from .references import PreparedReference, prepare_references, reference_from_by
 from .results import GenerationResult, ResultList
 from .rules import ModelInfo
 from .store import CLAIM_LEASE_S, JournalEntry, JournalState, OutputStore, claim_owner
+from .sweeps import Sweep, plan_sweep
 from .transport import RetryPolicy, Transport
 
 log = logging.getLogger("xenodia_jupyter")
@@ -429,12 +430,33 @@ class AsyncClient:
         template = await self.prepare("-", references, **common)
         template = replace(template, references=await self._upload_ready(template.references))
         requests = [replace(template, prompt=prompt) for prompt in prompt_list]
+        return await self.run_batch(
+            requests, concurrency, job=job, on_result=on_result, on_progress=on_progress, progress=progress,
+            timeout=timeout, cache=cache,
+        )
+
+    async def run_batch(
+        self,
+        requests: list[PreparedGeneration],
+        concurrency: int = 8,
+        *,
+        job: str | None = None,
+        on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+        progress: bool | BatchProgress | None = None,
+        timeout: float | None = None,
+        cache: bool | None = None,
+    ) -> ResultList:
+        """Send prepared requests as one batch (what `generate_many` and
+        `sweep` do once their requests are checked): at most `concurrency` at
+        once, results in order, the whole batch checked against the budget
+        first, resumable as a named `job`."""
         entries: list[str | None] = [None] * len(requests)
         if job is not None:
             entries = plan_job(self.store.journal, job, [r.request_key() for r in requests])
-        self.budget.check(template.price_usd * sum(e is None for e in entries))
+        self.budget.check(sum(r.price_usd for r, e in zip(requests, entries, strict=True) if e is None))
         gate = asyncio.Semaphore(concurrency)
-        results: list[GenerationResult | Exception | None] = [None] * len(prompt_list)
+        results: list[GenerationResult | Exception | None] = [None] * len(requests)
         shown = progress if isinstance(progress, BatchProgress) else make_progress(progress, len(requests))
 
         async def one(index: int) -> None:
@@ -466,6 +488,56 @@ class AsyncClient:
         batch = ResultList(results)
         batch.job = job
         return batch
+
+    async def sweep(
+        self,
+        template: str,
+        *,
+        aspect_ratio: str | list[str] | None = None,
+        resolution: str | list[str] | None = None,
+        references: object = None,
+        concurrency: int = 8,
+        job: str | None = None,
+        cache: bool | None = None,
+        dry_run: bool = False,
+        progress: bool | BatchProgress | None = None,
+        timeout: float | None = None,
+        **axes: list[Any],
+    ) -> Sweep:
+        """Every combination of the axes (keyword lists filling the template's
+        `{name}` fields; `aspect_ratio`, `resolution` and `references` are axes
+        too when given as lists) as one batch.  The whole plan is checked before
+        anything is sent; `dry_run=True` returns it unsent, with its price."""
+        given: dict[str, list[Any]] = dict(axes)
+        fixed: dict[str, Any] = {}
+        for name, value in (("aspect_ratio", aspect_ratio), ("resolution", resolution)):
+            if isinstance(value, (list, tuple)):
+                given[name] = list(value)
+            else:
+                fixed[name] = value
+        if isinstance(references, (list, tuple)) and references and all(isinstance(r, (list, tuple)) for r in references):
+            given["references"] = list(references)  # a list of reference sets: an axis
+        plan = plan_sweep(template, given)
+        prepared: dict[tuple[Any, ...], PreparedGeneration] = {}
+        requests = []
+        for index, (cell, prompt) in enumerate(zip(plan.cells, plan.prompts, strict=True)):
+            try:
+                rules.check_prompt(prompt)
+            except InvalidRequestError as exc:
+                raise InvalidRequestError(f"cell {index} ({cell})", exc.message) from None
+            options: dict[str, Any] = {**fixed, **{k: cell[k] for k in ("aspect_ratio", "resolution") if k in cell}}
+            refs = cell.get("references", references)
+            group = (options.get("aspect_ratio"), options.get("resolution"), id(refs))
+            if group not in prepared:  # references are read and checked once per set
+                first = await self.prepare(prompt, refs, **options)
+                prepared[group] = replace(first, references=await self._upload_ready(first.references))
+            requests.append(replace(prepared[group], prompt=prompt))
+        plan.price_usd = sum(r.price_usd for r in requests)
+        self.budget.check(plan.price_usd)
+        if dry_run:
+            return Sweep(plan)
+        results = await self.run_batch(requests, concurrency, job=job, progress=progress, timeout=timeout, cache=cache)
+        return Sweep(plan, results)
 
     async def _resume(
         self,
@@ -1018,6 +1090,36 @@ class Client:
                 timeout=timeout,
                 cache=cache,
                 **common,
+            )
+        )
+
+    def sweep(
+        self,
+        template: str,
+        *,
+        aspect_ratio: str | list[str] | None = None,
+        resolution: str | list[str] | None = None,
+        references: object = None,
+        concurrency: int = 8,
+        job: str | None = None,
+        cache: bool | None = None,
+        dry_run: bool = False,
+        progress: bool | None = None,
+        timeout: float | None = None,
+        **axes: list[Any],
+    ) -> Sweep:
+        """A prompt template over axes of values, as one batch shown as a labelled
+        grid: `client.sweep("A {animal} in {style}", animal=[...], style=[...])`."""
+        shown: bool | BatchProgress | None = progress
+        if not dry_run:
+            count = 1
+            for values in [*axes.values(), *(v for v in (aspect_ratio, resolution) if isinstance(v, list))]:
+                count *= len(values) if isinstance(values, (list, tuple)) else 1
+            shown = make_progress(progress, count) or False
+        return self._run(
+            self._async.sweep(
+                template, aspect_ratio=aspect_ratio, resolution=resolution, references=references,
+                concurrency=concurrency, job=job, cache=cache, dry_run=dry_run, progress=shown, timeout=timeout, **axes,
             )
         )
 

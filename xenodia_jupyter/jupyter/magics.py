@@ -195,6 +195,13 @@ class XenodiaMagics(Magics):
     @argument("--dry-run", action="store_true", help="Check and show the request and its price; send nothing.")
     @argument("--yes", action="store_true", help="Send a cell that costs more than confirm_above_usd.")
     @argument("--cache", action="store_true", help="Reuse an identical earlier result (no charge) when there is one.")
+    @argument(
+        "--sweep",
+        action="append",
+        default=[],
+        help="An axis: name=value1,value2 fills {name} in the prompt with each value (repeatable); "
+        "-a 1:1,16:9 makes the aspect ratio an axis too.",
+    )
     @argument("--timeout", type=float, action=_Once, help="Seconds to wait before giving up (the task id is kept).")
     @argument("--no-display", action="store_true", help="Show no preview (bind the result with -o).")
     @argument("--all", action="store_true", help="With history: every entry, not the newest 20.")
@@ -229,6 +236,8 @@ class XenodiaMagics(Magics):
         if args.subcommand:
             raise UsageError(f"unexpected argument(s) {' '.join(args.subcommand)!r} for %%xenodia")
         ns = self.shell.user_ns if self.shell is not None else {}
+        if args.sweep or "," in (args.aspect_ratio or "") or "," in (args.resolution or ""):
+            return self._sweep(cell, args, ns)
         body = cell.strip()
         quiet = body.endswith(";")  # like Python: a trailing ; shows nothing
         prompt = interpolate(body.rstrip(";").rstrip() if quiet else body, ns)
@@ -240,6 +249,64 @@ class XenodiaMagics(Magics):
         timeout = args.timeout if args.timeout is not None else self.timeout
         result = _run_generation(self, prompt, refs, options, args, timeout)
         return None if quiet else result
+
+    def _sweep(self, cell: str, args: argparse.Namespace, ns: dict[str, Any]) -> Any:
+        """`%%xenodia --sweep animal=fox,owl --sweep "style=ink wash,origami"`: the
+        cell is the template; every combination is one call; the grid is the value."""
+        from ..errors import XenodiaError
+        from ..progress import make_progress
+        from ..sweeps import split_axis
+        from .engine import run_blocking
+
+        axes: dict[str, Any] = {}
+        try:
+            for spec in args.sweep:
+                name, values = split_axis(spec)
+                if name in axes:
+                    raise UsageError(f"--sweep {name} was given twice; give its values once")
+                axes[name] = values
+        except XenodiaError as exc:
+            raise UsageError(str(exc)) from None
+        options: dict[str, Any] = {}
+        for name, value, default in (
+            ("aspect_ratio", args.aspect_ratio, self.aspect_ratio),
+            ("resolution", args.resolution, self.resolution),
+        ):
+            given = value or default
+            options[name] = [v.strip() for v in given.split(",")] if given and "," in given else given
+        body = cell.strip()
+        quiet = body.endswith(";")
+        # Axis fields stay as written for the sweep to fill; the other fields come from the namespace.
+        template = interpolate(body.rstrip(";").rstrip() if quiet else body, {**ns, **{n: "{" + n + "}" for n in axes}})
+        refs = [item for spec in args.ref for item in resolve_reference(spec, ns)] or None
+        client = self._client()
+        count = 1
+        for values in [*axes.values(), *(v for v in options.values() if isinstance(v, list))]:
+            count *= len(values)
+        try:
+            plan = run_blocking(client.sweep(template, references=refs, dry_run=True, **options, **axes))
+            total = plan.plan.price_usd
+            limit = self.confirm_above_usd
+            if not args.dry_run and limit is not None and total > limit + 1e-9 and not args.yes:
+                raise UsageError(
+                    f"this sweep costs ${total:.2f} ({count} calls), more than confirm_above_usd (${limit:.2f}): "
+                    "add --yes to send it, or raise the setting"
+                )
+            if args.dry_run:
+                return plan
+            progress = make_progress(True, count)
+            timeout = args.timeout if args.timeout is not None else self.timeout
+            grid = run_blocking(
+                client.sweep(
+                    template, references=refs, cache=args.cache or self.cache, progress=progress or False,
+                    timeout=timeout, **options, **axes,
+                )
+            )
+        except XenodiaError as exc:
+            raise _short_traceback(exc) from None
+        if args.out and self.shell is not None:
+            self.shell.user_ns[args.out] = grid
+        return None if quiet else grid
 
     def _subcommand(self, words: list[str], args: argparse.Namespace) -> Any:
         from .engine import run_blocking

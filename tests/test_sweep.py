@@ -1,0 +1,60 @@
+"""Sweeps: a template over axes, checked as a whole before sending, run as one
+batch, shown as a labelled grid with failures in place, and a table."""
+
+from __future__ import annotations
+
+import pytest
+
+import xenodia_jupyter as xj
+from xenodia_jupyter.emulator import Emulator
+from xenodia_jupyter.sweeps import plan_sweep, split_axis
+
+AXES = {"animal": ["fox", "owl"], "style": ["ink wash", "origami", "pixel art"]}
+
+
+def test_a_2x3_sweep_with_a_failing_cell(emu: Emulator, client: xj.Client) -> None:
+    emu.inject("generate", "status", status=502)  # the first cell fails upstream
+    grid = client.sweep("A {animal} in {style}", concurrency=1, **AXES)
+    assert len(grid.results) == 6 and emu.stats.generate_posts == 6
+    assert isinstance(grid.cell(animal="fox", style="ink wash"), xj.UpstreamError)
+    owl = grid.cell(animal="owl", style="pixel art")
+    assert isinstance(owl, xj.GenerationResult) and owl.prompt == "A owl in pixel art"
+    page = grid._repr_html_()
+    assert page.count("<tr>") == 3 and all(f"<th>{s}</th>" in page for s in AXES["style"])
+    assert "UpstreamError" in page and page.count("data:image/jpeg;base64,") == 5
+    frame = grid.to_pandas()
+    assert list(frame.columns[:2]) == ["animal", "style"]
+    assert list(frame["animal"]) == ["fox"] * 3 + ["owl"] * 3 and frame["error"].notna().sum() == 1
+
+
+def test_a_dry_run_is_the_plan_with_its_price_and_sends_nothing(emu: Emulator, client: xj.Client) -> None:
+    plan = client.sweep("A {animal} in {style}", dry_run=True, aspect_ratio=["1:1", "16:9"], **AXES)
+    assert len(plan.plan.cells) == 12 and plan.plan.price_usd == pytest.approx(0.84)
+    assert "A fox in origami" in plan._repr_html_() and "$0.84" in repr(plan)
+    assert emu.stats.generate_posts == 0
+
+
+def test_the_whole_plan_is_checked_before_anything_is_sent(emu: Emulator, client: xj.Client) -> None:
+    with pytest.raises(xj.InvalidRequestError, match="resolution"):
+        client.sweep("A {animal}", animal=["fox"], aspect_ratio=["1:1", "auto"], resolution="2K")
+    with pytest.raises(xj.InvalidRequestError, match=r"no axis style"):
+        client.sweep("A {animal} in {style}", animal=["fox"])
+    with pytest.raises(xj.BudgetExceededError):
+        xj.Client(emu.api_key, emu.base_url, budget_usd=0.20, output_dir=client.store.root).sweep(
+            "A {animal} in {style}", **AXES
+        )
+    assert emu.stats.generate_posts == 0
+
+
+def test_a_sweep_resumes_as_a_job(emu: Emulator, client: xj.Client) -> None:
+    client.sweep("A {animal} in {style}", job="sweep-1", **AXES)
+    again = client.sweep("A {animal} in {style}", job="sweep-1", **AXES)
+    assert all(isinstance(r, xj.GenerationResult) for r in again.results)
+    assert emu.stats.billed_calls == 6
+
+
+def test_axes_from_the_magics_words() -> None:
+    assert split_axis("style=ink wash, origami") == ("style", ["ink wash", "origami"])
+    with pytest.raises(xj.InvalidRequestError, match="name=value1,value2"):
+        split_axis("nothing")
+    assert plan_sweep("{a}{b}", {"a": [1, 2], "b": ["x"]}).prompts == ["1x", "2x"]
