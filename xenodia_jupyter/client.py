@@ -44,7 +44,7 @@ from .rate_limit import RateLimiter
 from .references import PreparedReference, prepare_references, reference_from_bytes
 from .results import GenerationResult, ResultList
 from .rules import ModelInfo
-from .store import CLAIM_LEASE_S, JournalEntry, JournalState, OutputStore, claim_owner
+from .store import CLAIM_LEASE_S, RECOVERABLE, JournalEntry, JournalState, OutputStore, claim_owner
 from .sweeps import Sweep, plan_sweep
 from .transport import RetryPolicy, Transport
 
@@ -594,7 +594,7 @@ class AsyncClient:
         self.store.sweep_debris()
         entries = [
             e
-            for e in self.store.journal.entries()
+            for e in self.store.journal.entries(states=RECOVERABLE)
             if e.recoverable and protocol.same_origin(e.base_url, self.base_url)
         ]
 
@@ -624,8 +624,8 @@ class AsyncClient:
         it by.  Each is reported once (then journaled as unknown)."""
         stale = time.time() - STALE_SENDING_S
         reports: list[Exception] = []
-        for e in self.store.journal.entries():
-            if e.state == JournalState.SENDING and e.created_at < stale and protocol.same_origin(e.base_url, self.base_url):
+        for e in self.store.journal.entries(state=JournalState.SENDING):
+            if e.created_at < stale and protocol.same_origin(e.base_url, self.base_url):
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
                 message = (
                     f"sent at {when}, outcome unknown, may have been billed: {e.prompt[:80]!r} "

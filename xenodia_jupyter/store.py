@@ -19,7 +19,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -61,6 +61,7 @@ CREATE INDEX IF NOT EXISTS generations_created ON generations(created_at);
 """
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS generations_request ON generations(request_key, state);
+CREATE INDEX IF NOT EXISTS generations_state ON generations(state, created_at);
 CREATE TABLE IF NOT EXISTS jobs (
     name        TEXT PRIMARY KEY,
     created_at  REAL NOT NULL,
@@ -332,13 +333,20 @@ class Journal:
         conn.execute("COMMIT")
         self.fallback_path.unlink()
 
-    def entries(self, *, limit: int | None = None, state: JournalState | None = None) -> list[JournalEntry]:
-        """Newest first; only those in `state` when it is given (the limit counts those)."""
+    def entries(
+        self,
+        *,
+        limit: int | None = None,
+        state: JournalState | None = None,
+        states: Iterable[JournalState] | None = None,
+    ) -> list[JournalEntry]:
+        """Newest first; only those in `state` (or `states`) when given (the limit counts those)."""
         if not self.path.exists():
             return []
+        wanted = [state.value] if state is not None else [s.value for s in states] if states is not None else None
         sql, args = "SELECT * FROM generations", []
-        if state is not None:
-            sql, args = sql + " WHERE state = ?", [state.value]
+        if wanted is not None:  # an index query, not a scan of a 100,000-entry journal
+            sql, args = sql + f" WHERE state IN ({', '.join('?' * len(wanted))})", wanted
         sql += " ORDER BY created_at DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
