@@ -56,6 +56,7 @@ BENCHMARKS: dict[str, str] = {
     "client": "bench_client",  # batch, overhead
     "memory": "bench_memory",
     "emulator": "bench_emulator",
+    "journal": "bench_journal",  # history, recover, cache lookup over 100,000 entries
 }
 
 

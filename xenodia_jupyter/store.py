@@ -60,7 +60,7 @@ CREATE INDEX IF NOT EXISTS generations_task ON generations(task_id);
 CREATE INDEX IF NOT EXISTS generations_created ON generations(created_at);
 """
 _INDEXES = """
-CREATE INDEX IF NOT EXISTS generations_request ON generations(request_key, state);
+CREATE INDEX IF NOT EXISTS generations_request_key ON generations(request_key, state, created_at);
 CREATE INDEX IF NOT EXISTS generations_state ON generations(state, created_at);
 CREATE TABLE IF NOT EXISTS jobs (
     name        TEXT PRIMARY KEY,
