@@ -402,3 +402,12 @@ def test_a_huge_result_is_saved_but_never_decoded(tmp_path: Path) -> None:
         result.thumbnail()
     with pytest.raises(xj.APIResponseError, match="megapixels"):
         _ = result.image
+
+
+def test_saving_again_after_a_crash_replaces_the_orphan_file(emu: Emulator, client: xj.Client) -> None:
+    result = client.generate("saved twice")
+    journal = client.store.journal
+    journal.update(result.journal_id, state=JournalState.SUCCEEDED)  # as if killed after the write, before the journal
+    (again,) = client.recover(timeout=10)
+    assert again.paths == result.paths
+    assert len(list(client.store.root.glob("*.png"))) == 1

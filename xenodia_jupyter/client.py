@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import httpx
 
 from . import protocol, rules
+from .batch import Batches
 from .budget import Budget, Reservation
 from .errors import (
     APIConnectionError,
@@ -31,21 +32,21 @@ from .errors import (
     GenerationFailedError,
     InvalidRequestError,
     NotFoundError,
-    StorageError,
     TaskTimeoutError,
     XenodiaError,
 )
 from .loop_thread import LoopThread
-from .named_jobs import JobList, plan_job
+from .named_jobs import JobList
 from .polling import ProgressCallback, wait_for_task
 from .progress import BatchProgress, make_progress
 from .protocol import Task
 from .rate_limit import RateLimiter
+from .recovery import Recovery
 from .references import PreparedReference, prepare_references, reference_from_bytes
 from .results import GenerationResult, ResultList
 from .rules import ModelInfo
-from .store import CLAIM_LEASE_S, RECOVERABLE, JournalEntry, JournalState, OutputStore, claim_owner
-from .sweeps import Sweep, plan_sweep
+from .store import CLAIM_LEASE_S, JournalEntry, JournalState, OutputStore, claim_owner
+from .sweeps import Sweep
 from .transport import RetryPolicy, Transport
 
 log = logging.getLogger("xenodia_jupyter")
@@ -53,7 +54,6 @@ log = logging.getLogger("xenodia_jupyter")
 DEFAULT_BASE_URL = "https://api.xenodia.xyz"
 DEFAULT_TIMEOUT_S = 600.0  # a whole generation, from the call to the saved file
 MAX_DOWNLOAD_BYTES = 200 * 1024 * 1024
-STALE_SENDING_S = 300.0  # a POST unanswered this long is not in flight any more (request timeout: 120 s)
 
 T = TypeVar("T")
 
@@ -109,7 +109,7 @@ class PreparedGeneration:
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class AsyncClient:
+class AsyncClient(Batches, Recovery):
     """The asynchronous client.  One connection pool per client; use it as an
     async context manager, or call `aclose()`.
 
@@ -388,253 +388,6 @@ class AsyncClient:
         return await self._finish(task, entry, prompt=prompt, params=params, held=None, deadline=deadline,
                                   on_progress=on_progress, poll_first=True)
 
-    async def generate_many(
-        self,
-        prompts: Iterable[str],
-        concurrency: int = 8,
-        *,
-        references: object = None,
-        job: str | None = None,
-        on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
-        on_progress: ProgressCallback | None = None,
-        progress: bool | BatchProgress | None = None,
-        timeout: float | None = None,
-        cache: bool | None = None,
-        **common: Any,
-    ) -> ResultList:
-        """Generate one call per prompt, at most `concurrency` at once.
-
-        Returns a list in input order.  A failed item does not sink the batch:
-        its place holds the `XenodiaError` that ended it (check with
-        `isinstance(item, xj.XenodiaError)`).  Rules common to all prompts are
-        checked, and the references prepared, once, before anything is sent.
-
-        `job="name"` journals the batch as a whole first; the same call again
-        resumes it: saved items come from disk, items with a task id are polled
-        and saved, and only items never sent are sent (see `named_jobs.py`).
-
-        `progress`: a bar with counts, spend, rate and ETA (default: in a kernel).
-        """
-        if isinstance(prompts, (str, bytes)):
-            raise InvalidRequestError("prompts", "must be a list of prompts, not one string (wrap it: [prompt])")
-        prompt_list = list(prompts)
-        if timeout is not None:
-            rules.check_seconds(timeout)
-        if concurrency < 1:
-            raise InvalidRequestError("concurrency", f"must be at least 1, not {concurrency}")
-        for index, prompt in enumerate(prompt_list):
-            try:
-                rules.check_prompt(prompt)
-            except InvalidRequestError as exc:
-                raise InvalidRequestError(f"prompts[{index}]", exc.message) from None
-        template = await self.prepare("-", references, **common)
-        template = replace(template, references=await self._upload_ready(template.references))
-        requests = [replace(template, prompt=prompt) for prompt in prompt_list]
-        return await self.run_batch(
-            requests, concurrency, job=job, on_result=on_result, on_progress=on_progress, progress=progress,
-            timeout=timeout, cache=cache,
-        )
-
-    async def run_batch(
-        self,
-        requests: list[PreparedGeneration],
-        concurrency: int = 8,
-        *,
-        job: str | None = None,
-        on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
-        on_progress: ProgressCallback | None = None,
-        progress: bool | BatchProgress | None = None,
-        timeout: float | None = None,
-        cache: bool | None = None,
-    ) -> ResultList:
-        """Send prepared requests as one batch (what `generate_many` and
-        `sweep` do once their requests are checked): at most `concurrency` at
-        once, results in order, the whole batch checked against the budget
-        first, resumable as a named `job`."""
-        entries: list[str | None] = [None] * len(requests)
-        if job is not None:
-            entries = plan_job(self.store.journal, job, [r.request_key() for r in requests])
-        self.budget.check(sum(r.price_usd for r, e in zip(requests, entries, strict=True) if e is None))
-        gate = asyncio.Semaphore(concurrency)
-        results: list[GenerationResult | Exception | None] = [None] * len(requests)
-        shown = progress if isinstance(progress, BatchProgress) else make_progress(progress, len(requests))
-
-        async def one(index: int) -> None:
-            async with gate:
-                if shown is not None:
-                    shown.item_started()
-                deadline = self._deadline(timeout)
-                link = (job, index) if job is not None else None
-                try:
-                    known = entries[index]
-                    if known is not None:
-                        results[index] = await self._resume(known, requests[index], deadline, link, on_progress)
-                    else:
-                        results[index] = await self.submit(
-                            requests[index], deadline=deadline, on_progress=on_progress, cache=cache, job_item=link
-                        )
-                except Exception as exc:  # one odd answer, or a full disk, sinks only its own item
-                    results[index] = exc
-            if shown is not None:
-                shown.item_finished(results[index])
-            if on_result is not None:
-                on_result(index, results[index])  # type: ignore[arg-type]
-
-        try:
-            await asyncio.gather(*(one(i) for i in range(len(requests))))
-        finally:
-            if shown is not None:
-                shown.close()
-        batch = ResultList(results)
-        batch.job = job
-        return batch
-
-    async def sweep(
-        self,
-        template: str,
-        *,
-        aspect_ratio: str | list[str] | None = None,
-        resolution: str | list[str] | None = None,
-        references: object = None,
-        concurrency: int = 8,
-        job: str | None = None,
-        cache: bool | None = None,
-        dry_run: bool = False,
-        progress: bool | BatchProgress | None = None,
-        timeout: float | None = None,
-        **axes: list[Any],
-    ) -> Sweep:
-        """Every combination of the axes (keyword lists filling the template's
-        `{name}` fields; `aspect_ratio`, `resolution` and `references` are axes
-        too when given as lists) as one batch.  The whole plan is checked before
-        anything is sent; `dry_run=True` returns it unsent, with its price."""
-        given: dict[str, list[Any]] = dict(axes)
-        fixed: dict[str, Any] = {}
-        for name, value in (("aspect_ratio", aspect_ratio), ("resolution", resolution)):
-            if isinstance(value, (list, tuple)):
-                given[name] = list(value)
-            else:
-                fixed[name] = value
-        if isinstance(references, (list, tuple)) and references and all(isinstance(r, (list, tuple)) for r in references):
-            given["references"] = list(references)  # a list of reference sets: an axis
-        plan = plan_sweep(template, given)
-        prepared: dict[tuple[Any, ...], PreparedGeneration] = {}
-        requests = []
-        for index, (cell, prompt) in enumerate(zip(plan.cells, plan.prompts, strict=True)):
-            try:
-                rules.check_prompt(prompt)
-            except InvalidRequestError as exc:
-                raise InvalidRequestError(f"cell {index} ({cell})", exc.message) from None
-            options: dict[str, Any] = {**fixed, **{k: cell[k] for k in ("aspect_ratio", "resolution") if k in cell}}
-            refs = cell.get("references", references)
-            group = (options.get("aspect_ratio"), options.get("resolution"), id(refs))
-            if group not in prepared:  # references are read and checked once per set
-                first = await self.prepare(prompt, refs, **options)
-                prepared[group] = replace(first, references=await self._upload_ready(first.references))
-            requests.append(replace(prepared[group], prompt=prompt))
-        plan.price_usd = sum(r.price_usd for r in requests)
-        self.budget.check(plan.price_usd)
-        if dry_run:
-            return Sweep(plan)
-        results = await self.run_batch(requests, concurrency, job=job, progress=progress, timeout=timeout, cache=cache)
-        return Sweep(plan, results)
-
-    async def _resume(
-        self,
-        entry_id: str,
-        request: PreparedGeneration,
-        deadline: float,
-        link: tuple[str, int] | None,
-        on_progress: ProgressCallback | None,
-    ) -> GenerationResult:
-        """One item of a resumed job, from what its journal entry says: saved ->
-        from disk; a task id or URLs -> polled and saved, no POST; refused ->
-        sent again (nothing was billed); sent with its fate unknown -> resent
-        with the same Idempotency-Key only when keys are trusted."""
-        entry = self.store.journal.entry(entry_id)
-        if entry is None:
-            raise StorageError(f"job item {link}: its journal entry {entry_id} is missing")
-        if entry.state == JournalState.SAVED and entry.paths and all(p.exists() for p in entry.paths):
-            return _result_from_entry(entry)
-        if entry.state == JournalState.REFUSED:
-            return await self.submit(request, deadline=deadline, on_progress=on_progress, job_item=link)
-        if entry.state == JournalState.FAILED:
-            raise GenerationFailedError(entry.task_id or "", {"message": entry.error or "failed"})
-        if entry.task_id or entry.urls:
-            if not self.store.journal.claim(entry.id, self._owner):
-                raise InvalidRequestError("job", f"item {link}: its task is being finished by another client right now")
-            task = Task(task_id=entry.task_id, state="success" if not entry.task_id else "unknown", urls=entry.urls)
-            return await self._finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,
-                                      deadline=deadline, on_progress=on_progress, poll_first=bool(entry.task_id))
-        if self.trust_idempotency:
-            return await self.submit(request, deadline=deadline, on_progress=on_progress, resend_entry=entry.id)
-        raise APIConnectionError(
-            f"job item {link}: sent, outcome unknown, may have been billed; not sent again "
-            "(Client(trust_idempotency=True) resends it with its Idempotency-Key)"
-        )
-
-    # The journal --------------------------------------------------------------------
-
-    async def jobs(self) -> JobList:
-        """This output folder's jobs, newest first, with their counts and spend."""
-        return JobList(self.store.journal.job_summaries())
-
-    async def history(self, limit: int | None = None) -> ResultList:
-        """Past generations saved in this output folder, newest first."""
-        saved = self.store.journal.entries(limit=limit, state=JournalState.SAVED)
-        return ResultList(_result_from_entry(e) for e in saved if e.paths)
-
-    async def recover(self, *, timeout: float | None = None, concurrency: int = 8) -> ResultList:
-        """Finish every journaled generation that was (or may have been) paid for
-        but not saved: poll its task (no new POST), download and save.  Returns
-        the recovered results and, in place of those that could not be finished,
-        the error that stopped them (also journaled).  A task still running
-        after `timeout` seconds is left in the journal for next time."""
-        gate = asyncio.Semaphore(concurrency)
-        self.store.sweep_debris()
-        entries = [
-            e
-            for e in self.store.journal.entries(states=RECOVERABLE)
-            if e.recoverable and protocol.same_origin(e.base_url, self.base_url)
-        ]
-
-        async def one(entry: JournalEntry) -> GenerationResult | Exception | None:
-            async with gate:
-                if not self.store.journal.claim(entry.id, self._owner):
-                    return None  # live in another client or process, which saves it
-                try:
-                    if entry.task_id:
-                        return await self.retrieve(entry.task_id, timeout=timeout)
-                    # An older-style 200 answer: its URLs are all there is.
-                    task = Task(task_id=None, state="success", progress=100, urls=entry.urls)
-                    deadline = self._deadline(timeout)
-                    return await self._finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,
-                                              deadline=deadline, on_progress=None)
-                except Exception as exc:  # one odd task never stops the others
-                    with contextlib.suppress(Exception):
-                        self.store.journal.update(entry.id, error=self._transport.redact(_describe(exc)))
-                    return exc
-
-        finished = [item for item in await asyncio.gather(*(one(e) for e in entries)) if item is not None]
-        return ResultList([*finished, *self._unanswered_sends()])
-
-    def _unanswered_sends(self) -> list[Exception]:
-        """Rows left at "sending" by a process that stopped after its POST went
-        out and before the answer came: maybe billed, with no task id to collect
-        it by.  Each is reported once (then journaled as unknown)."""
-        stale = time.time() - STALE_SENDING_S
-        reports: list[Exception] = []
-        for e in self.store.journal.entries(state=JournalState.SENDING):
-            if e.created_at < stale and protocol.same_origin(e.base_url, self.base_url):
-                when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
-                message = (
-                    f"sent at {when}, outcome unknown, may have been billed: {e.prompt[:80]!r} "
-                    "(the process stopped before the server answered, so there is no task id to collect it by)"
-                )
-                self.store.journal.update(e.id, state=JournalState.UNKNOWN, error=message)
-                reports.append(APIConnectionError(message))
-        return reports
-
     # Steps of a generation ----------------------------------------------------------
 
     async def _check_options(
@@ -830,6 +583,7 @@ class AsyncClient:
                 "request_id": task.request_id,
                 "cost_usd": cost,
                 "journal_id": entry,
+                "created_at": created_at,
             }
             return await asyncio.to_thread(
                 self.store.save_result, data, url=url, prompt=prompt, index=index, facts=facts
@@ -839,6 +593,9 @@ class AsyncClient:
             raise APIConnectionError("the task succeeded but returned no image URL", task_id=task.task_id)
         row = self.store.journal.entry(entry)
         reference_digests = [r.get("digest") for r in row.refs] if row is not None else []
+        # The file name comes from the entry, not the clock: a save done again after a
+        # crash (recover, a resumed job) replaces the orphan file instead of adding one.
+        created_at = row.created_at if row is not None else time.time()
         return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(task.urls))))
 
 

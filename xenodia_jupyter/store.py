@@ -520,7 +520,8 @@ class OutputStore:
 
             data = with_provenance(data, {**meta, "package": f"xenodia-jupyter {__version__}"})
         try:
-            return self.save_image(data, mime, stem=file_stem(prompt, facts.get("task_id"), index), meta=meta)
+            stem = file_stem(prompt, facts.get("task_id"), index, facts.get("created_at"))
+            return self.save_image(data, mime, stem=stem, meta=meta)
         except OSError as exc:  # disk full, a file where the folder should be: the task stays recoverable
             raise StorageError(
                 f"the image could not be saved in {self.root} ({exc.strerror or exc})", path=str(self.root), task_id=facts.get("task_id")

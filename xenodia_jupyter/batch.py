@@ -1,0 +1,275 @@
+"""Many generations at once: batches, named jobs that resume, and sweeps.
+
+`Batches` is part of `AsyncClient` (a mixin, so that the client class holds
+one generation's path and this module holds many): `generate_many` and
+`sweep` check everything first, then hand their prepared requests to
+`run_batch`, which sends them with bounded concurrency, resumes a named job
+from the journal, and reports progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from . import rules
+from .errors import APIConnectionError, GenerationFailedError, InvalidRequestError, StorageError
+from .named_jobs import JobList, plan_job
+from .progress import BatchProgress, make_progress
+from .protocol import Task
+from .results import GenerationResult, ResultList
+from .store import JournalState
+from .sweeps import Sweep, plan_sweep
+
+if TYPE_CHECKING:
+    from .budget import Budget, Reservation
+    from .client import PreparedGeneration
+    from .polling import ProgressCallback
+    from .references import PreparedReference
+    from .store import OutputStore
+    from .transport import Transport
+
+
+class Batches:
+    # What the client these mix into provides (see client.AsyncClient).
+    store: OutputStore
+    budget: Budget
+    base_url: str
+    trust_idempotency: bool
+    _owner: str
+    _transport: Transport
+
+    if TYPE_CHECKING:
+
+        async def prepare(self, prompt: str, references: object = None, **options: Any) -> PreparedGeneration: ...
+
+        async def submit(
+            self,
+            request: PreparedGeneration,
+            *,
+            deadline: float,
+            on_progress: ProgressCallback | None = None,
+            cache: bool | None = None,
+            variant: int = 0,
+            job_item: tuple[str, int] | None = None,
+            resend_entry: str | None = None,
+        ) -> GenerationResult: ...
+
+        async def retrieve(
+            self, task_id: str, *, timeout: float | None = None, on_progress: ProgressCallback | None = None
+        ) -> GenerationResult: ...
+
+        async def _upload_ready(self, refs: list[PreparedReference]) -> list[PreparedReference]: ...
+
+        def _deadline(self, timeout: float | None) -> float: ...
+
+        async def _finish(
+            self,
+            task: Task,
+            entry: str,
+            *,
+            prompt: str,
+            params: dict[str, Any],
+            held: Reservation | None,
+            deadline: float,
+            on_progress: ProgressCallback | None,
+            poll_first: bool = False,
+        ) -> GenerationResult: ...
+
+    async def generate_many(
+        self,
+        prompts: Iterable[str],
+        concurrency: int = 8,
+        *,
+        references: object = None,
+        job: str | None = None,
+        on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+        progress: bool | BatchProgress | None = None,
+        timeout: float | None = None,
+        cache: bool | None = None,
+        **common: Any,
+    ) -> ResultList:
+        """Generate one call per prompt, at most `concurrency` at once.
+
+        Returns a list in input order.  A failed item does not sink the batch:
+        its place holds the `XenodiaError` that ended it (check with
+        `isinstance(item, xj.XenodiaError)`).  Rules common to all prompts are
+        checked, and the references prepared, once, before anything is sent.
+
+        `job="name"` journals the batch as a whole first; the same call again
+        resumes it: saved items come from disk, items with a task id are polled
+        and saved, and only items never sent are sent (see `named_jobs.py`).
+
+        `progress`: a bar with counts, spend, rate and ETA (default: in a kernel).
+        """
+        if isinstance(prompts, (str, bytes)):
+            raise InvalidRequestError("prompts", "must be a list of prompts, not one string (wrap it: [prompt])")
+        prompt_list = list(prompts)
+        if timeout is not None:
+            rules.check_seconds(timeout)
+        if concurrency < 1:
+            raise InvalidRequestError("concurrency", f"must be at least 1, not {concurrency}")
+        for index, prompt in enumerate(prompt_list):
+            try:
+                rules.check_prompt(prompt)
+            except InvalidRequestError as exc:
+                raise InvalidRequestError(f"prompts[{index}]", exc.message) from None
+        template = await self.prepare("-", references, **common)
+        template = replace(template, references=await self._upload_ready(template.references))
+        requests = [replace(template, prompt=prompt) for prompt in prompt_list]
+        return await self.run_batch(
+            requests, concurrency, job=job, on_result=on_result, on_progress=on_progress, progress=progress,
+            timeout=timeout, cache=cache,
+        )
+
+    async def run_batch(
+        self,
+        requests: list[PreparedGeneration],
+        concurrency: int = 8,
+        *,
+        job: str | None = None,
+        on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
+        on_progress: ProgressCallback | None = None,
+        progress: bool | BatchProgress | None = None,
+        timeout: float | None = None,
+        cache: bool | None = None,
+    ) -> ResultList:
+        """Send prepared requests as one batch (what `generate_many` and
+        `sweep` do once their requests are checked): at most `concurrency` at
+        once, results in order, the whole batch checked against the budget
+        first, resumable as a named `job`."""
+        entries: list[str | None] = [None] * len(requests)
+        if job is not None:
+            entries = plan_job(self.store.journal, job, [r.request_key() for r in requests])
+        self.budget.check(sum(r.price_usd for r, e in zip(requests, entries, strict=True) if e is None))
+        gate = asyncio.Semaphore(concurrency)
+        results: list[GenerationResult | Exception | None] = [None] * len(requests)
+        shown = progress if isinstance(progress, BatchProgress) else make_progress(progress, len(requests))
+
+        async def one(index: int) -> None:
+            async with gate:
+                if shown is not None:
+                    shown.item_started()
+                deadline = self._deadline(timeout)
+                link = (job, index) if job is not None else None
+                try:
+                    known = entries[index]
+                    if known is not None:
+                        results[index] = await self._resume(known, requests[index], deadline, link, on_progress)
+                    else:
+                        results[index] = await self.submit(
+                            requests[index], deadline=deadline, on_progress=on_progress, cache=cache, job_item=link
+                        )
+                except Exception as exc:  # one odd answer, or a full disk, sinks only its own item
+                    results[index] = exc
+            if shown is not None:
+                shown.item_finished(results[index])
+            if on_result is not None:
+                on_result(index, results[index])  # type: ignore[arg-type]
+
+        try:
+            await asyncio.gather(*(one(i) for i in range(len(requests))))
+        finally:
+            if shown is not None:
+                shown.close()
+        batch = ResultList(results)
+        batch.job = job
+        return batch
+
+    async def sweep(
+        self,
+        template: str,
+        *,
+        aspect_ratio: str | list[str] | None = None,
+        resolution: str | list[str] | None = None,
+        references: object = None,
+        concurrency: int = 8,
+        job: str | None = None,
+        cache: bool | None = None,
+        dry_run: bool = False,
+        progress: bool | BatchProgress | None = None,
+        timeout: float | None = None,
+        **axes: list[Any],
+    ) -> Sweep:
+        """Every combination of the axes (keyword lists filling the template's
+        `{name}` fields; `aspect_ratio`, `resolution` and `references` are axes
+        too when given as lists) as one batch.  The whole plan is checked before
+        anything is sent; `dry_run=True` returns it unsent, with its price."""
+        given: dict[str, list[Any]] = dict(axes)
+        fixed: dict[str, Any] = {}
+        for name, value in (("aspect_ratio", aspect_ratio), ("resolution", resolution)):
+            if isinstance(value, (list, tuple)):
+                given[name] = list(value)
+            else:
+                fixed[name] = value
+        if isinstance(references, (list, tuple)) and references and all(isinstance(r, (list, tuple)) for r in references):
+            given["references"] = list(references)  # a list of reference sets: an axis
+        plan = plan_sweep(template, given)
+        prepared: dict[tuple[Any, ...], PreparedGeneration] = {}
+        requests = []
+        for index, (cell, prompt) in enumerate(zip(plan.cells, plan.prompts, strict=True)):
+            try:
+                rules.check_prompt(prompt)
+            except InvalidRequestError as exc:
+                raise InvalidRequestError(f"cell {index} ({cell})", exc.message) from None
+            options: dict[str, Any] = {**fixed, **{k: cell[k] for k in ("aspect_ratio", "resolution") if k in cell}}
+            refs = cell.get("references", references)
+            group = (options.get("aspect_ratio"), options.get("resolution"), id(refs))
+            if group not in prepared:  # references are read and checked once per set
+                first = await self.prepare(prompt, refs, **options)
+                prepared[group] = replace(first, references=await self._upload_ready(first.references))
+            requests.append(replace(prepared[group], prompt=prompt))
+        plan.price_usd = sum(r.price_usd for r in requests)
+        self.budget.check(plan.price_usd)
+        if dry_run:
+            return Sweep(plan)
+        results = await self.run_batch(requests, concurrency, job=job, progress=progress, timeout=timeout, cache=cache)
+        return Sweep(plan, results)
+
+    async def _resume(
+        self,
+        entry_id: str,
+        request: PreparedGeneration,
+        deadline: float,
+        link: tuple[str, int] | None,
+        on_progress: ProgressCallback | None,
+    ) -> GenerationResult:
+        """One item of a resumed job, from what its journal entry says: saved ->
+        from disk; a task id or URLs -> polled and saved, no POST; refused ->
+        sent again (nothing was billed); sent with its fate unknown -> resent
+        with the same Idempotency-Key only when keys are trusted."""
+        entry = self.store.journal.entry(entry_id)
+        if entry is None:
+            raise StorageError(f"job item {link}: its journal entry {entry_id} is missing")
+        if entry.state == JournalState.SAVED and entry.paths and all(p.exists() for p in entry.paths):
+            return _result_from_entry_lazy(entry)
+        if entry.state == JournalState.REFUSED:
+            return await self.submit(request, deadline=deadline, on_progress=on_progress, job_item=link)
+        if entry.state == JournalState.FAILED:
+            raise GenerationFailedError(entry.task_id or "", {"message": entry.error or "failed"})
+        if entry.task_id or entry.urls:
+            if not self.store.journal.claim(entry.id, self._owner):
+                raise InvalidRequestError("job", f"item {link}: its task is being finished by another client right now")
+            task = Task(task_id=entry.task_id, state="success" if not entry.task_id else "unknown", urls=entry.urls)
+            return await self._finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,
+                                      deadline=deadline, on_progress=on_progress, poll_first=bool(entry.task_id))
+        if self.trust_idempotency:
+            return await self.submit(request, deadline=deadline, on_progress=on_progress, resend_entry=entry.id)
+        raise APIConnectionError(
+            f"job item {link}: sent, outcome unknown, may have been billed; not sent again "
+            "(Client(trust_idempotency=True) resends it with its Idempotency-Key)"
+        )
+
+    async def jobs(self) -> JobList:
+        """This output folder's jobs, newest first, with their counts and spend."""
+        return JobList(self.store.journal.job_summaries())
+
+
+
+def _result_from_entry_lazy(entry: Any) -> GenerationResult:
+    from .client import _result_from_entry
+
+    return _result_from_entry(entry)
