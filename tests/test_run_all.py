@@ -92,8 +92,11 @@ def test_a_background_job_finishes_and_binds_while_another_cell_sleeps(frontend:
         [
             "%load_ext xenodia_jupyter",
             "%%xenodia --background -o bg\nWhile you wait",
-            # A job that only moved while the kernel's loop turned would make no poll here.
-            "import time\ntime.sleep(4)\nprint('bound during the sleep:', 'bg' in globals())",
+            # The main thread never yields to the kernel's loop here (time.sleep, no await):
+            # a job that only moved while that loop turned would never be bound.
+            "import time\nend = time.monotonic() + 90\n"
+            "while 'bg' not in globals() and time.monotonic() < end:\n    time.sleep(0.1)\n"
+            "print('bound during the sleep:', 'bg' in globals())",
         ]
     )
     assert_every_cell_ran(runs, frontend)
@@ -107,7 +110,9 @@ def test_a_panel_job_finishes_while_another_cell_sleeps(frontend: Frontend, emu:
         [
             "import xenodia_jupyter as xj\npanel = xj.panel()",
             "panel.prompt.value = 'From the panel'\npanel.generate_button.click()",
-            "import time\ntime.sleep(4)\n"
+            "import time\nend = time.monotonic() + 90\n"
+            "done = lambda: panel.results and not any(j.running for j in panel.jobs) and 'running' not in panel.price.value\n"
+            "while not done() and time.monotonic() < end:\n    time.sleep(0.1)\n"
             "print(len(panel.results), sum(j.running for j in panel.jobs), 'running' in panel.price.value)",
         ]
     )

@@ -37,6 +37,7 @@ _LAZY = {
     "provenance": "image_provenance",
     "thumbnail_column": "export",
     "Sweep": "sweeps",
+    "MissingExtra": "_extras",
     "XenodiaError": "errors",
     "InvalidRequestError": "errors",
     "BudgetExceededError": "errors",
@@ -59,6 +60,7 @@ __all__ = [*_LAZY, "generate", "generate_many", "sweep", "recover", "history", "
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from ._extras import MissingExtra
     from .budget import Budget
     from .client import AsyncClient, Client, PreparedGeneration
     from .errors import (

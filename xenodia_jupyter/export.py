@@ -122,14 +122,9 @@ def _size(path: Path) -> tuple[int | None, int | None]:
 
 
 def _require(module: str) -> Any:
-    import importlib
+    from ._extras import import_optional
 
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        raise ImportError(
-            f"this needs {module.split('.')[0]}, which is not installed: " 'pip install "xenodia-jupyter[data]"'
-        ) from None
+    return import_optional(module, "data", "ResultList.to_pandas() and to_parquet()")
 
 
 def thumbnail_column(frame: Any, *, column: str = "path", size: int = 64) -> Any:

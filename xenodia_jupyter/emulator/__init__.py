@@ -6,7 +6,9 @@
 
 or from a shell: ``python -m xenodia_jupyter.emulator --port 8765``.
 
-Needs the ``[emulator]`` extra (starlette, uvicorn, python-multipart).  Importing
+Needs the ``[emulator]`` extra (starlette, uvicorn, python-multipart): without it,
+the first use of a name raises ``xenodia_jupyter._extras.MissingExtra`` (an
+``ImportError``) naming ``pip install "xenodia-jupyter[emulator]"``.  Importing
 this package is cheap: the server modules load on first use of a name.
 """
 
@@ -44,9 +46,17 @@ _HOMES = {
 }
 
 
+# The modules that need the [emulator] extra (the state and the renderer need only Pillow).
+_NEEDS_EXTRA = {".server", ".app"}
+
+
 def __getattr__(name: str) -> Any:
     if name not in _HOMES:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if _HOMES[name] in _NEEDS_EXTRA:
+        from .._extras import require
+
+        require("emulator")  # MissingExtra: names pip install "xenodia-jupyter[emulator]"
     value = getattr(importlib.import_module(_HOMES[name], __name__), name)
     globals()[name] = value
     return value

@@ -8,7 +8,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
-from .server import TEST_API_KEY, Emulator
+from .._extras import MissingExtra, require
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -39,6 +39,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    try:
+        require("emulator")
+    except MissingExtra as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    from .server import TEST_API_KEY, Emulator
+
     emulator = Emulator(
         mode=args.mode,
         latency=args.latency,
