@@ -254,3 +254,15 @@ def test_a_prompt_that_cannot_be_utf8_is_refused(emu: Emulator, client: xj.Clien
     with pytest.raises(xj.InvalidRequestError, match="UTF-8"):
         client.generate("a lone \ud800 surrogate")
     assert emu.stats.generate_posts == 0
+
+
+def test_with_no_key_the_real_api_is_not_asked_for_its_catalogue(tmp_path: Path) -> None:
+    asked: list[str] = []
+
+    def record(request: httpx.Request) -> httpx.Response:  # the real API cannot be reached from here
+        asked.append(str(request.url))
+        return httpx.Response(500)
+
+    with xj.Client(api_key="", output_dir=tmp_path, transport=httpx.MockTransport(record)) as client:
+        plan = client.prepare("a dry run needs no key", aspect_ratio="16:9")
+    assert plan.price_usd == pytest.approx(0.07) and asked == []
