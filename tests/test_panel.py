@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,14 +22,15 @@ from typing import Any
 
 import numpy as np
 import pytest
-from ipywidgets import VBox
+from ipywidgets import VBox, Widget
 from ipywidgets.widgets.widget import _instances
 from nbkernel import KernelSession, error_output, text
 from PIL import Image
 
 from xenodia_jupyter import AsyncClient
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.jupyter import engine
+from xenodia_jupyter.jupyter import engine, markup
+from xenodia_jupyter.jupyter.gallery import HISTORY_PAGE
 from xenodia_jupyter.jupyter.panel import Panel
 from xenodia_jupyter.jupyter.settings import XenodiaSettings
 from xenodia_jupyter.results import GenerationResult
@@ -319,9 +321,9 @@ def test_generate_runs_in_the_background_and_lists_the_result(panel: Panel, emu:
     assert len(panel.jobs) == 0 and job.box.comm is None  # the finished job's row is gone
     card = panel.cards[0]
     assert card.box is panel.gallery.children[0]
-    assert "title='A red bicycle'" in card.image.value
+    assert card.image.title == "A red bicycle"
     assert 0 < len(card.thumbnail) < 20_000  # a thumbnail, not the 2K PNG
-    assert len(card.image.value) < 30_000
+    assert len(card.image.src) < 30_000
     assert "spent this session: $0.07" in panel.price.value
     assert emu.last_generation["fields"]["prompt"] == "A red bicycle"
     assert KEY not in all_state()
@@ -520,6 +522,253 @@ def test_a_given_client_is_left_open(panel: Panel) -> None:
     panel.close()
     result = engine.run_blocking(panel.client.generate("still open"))
     assert result.prompt == "still open" and result.path.exists()
+
+
+# The second round: fits any width, curation, lightbox, compare -------------------------------
+
+EMOJI = re.compile("[\U0001f300-\U0001faff\u2600-\u27bf\u231b\u23f3]")
+
+
+def every_widget(widget: Any) -> list[Any]:
+    found = [widget]
+    for child in getattr(widget, "children", ()) or ():
+        found += every_widget(child)
+    return found
+
+
+# Fits any width; what the first user saw -------------------------------------------------------
+
+
+def test_no_control_has_a_fixed_pixel_width_that_could_clip(panel: Panel) -> None:
+    generated(panel, "a card to measure")
+    wide = []
+    for widget in every_widget(panel):
+        width = getattr(getattr(widget, "layout", None), "width", None) or ""
+        if width.endswith("px") and int(width[:-2]) > 180:
+            wide.append((type(widget).__name__, width))
+    assert wide == []
+    assert panel.gallery.layout.display is None and type(panel.gallery).__name__ == "GridBox"
+    assert f"repeat(auto-fill, {markup.CARD_WIDTH_PX}px)" in markup.PANEL_CSS
+
+
+def test_icons_are_font_awesome_not_emoji(panel: Panel) -> None:
+    panel.add_reference("https://example.com/a.png")
+    assert "fa fa-link" in panel.picker.chips[0].picture.value
+    panel.picker.clear()  # example.com is not reachable from here
+    generated(panel, "icons")
+    texts = [getattr(w, "value", "") for w in every_widget(panel) if isinstance(getattr(w, "value", None), str)]
+    texts += [getattr(w, "description", "") for w in every_widget(panel)]
+    assert not [t for t in texts if EMOJI.search(t)]
+    assert "fa fa-link" in markup.url_tile_html()
+    assert not EMOJI.search(markup.progress_html("x", "generating", 40, 3.0))
+    card = panel.cards[0]
+    assert [b.icon for b in (card.use_button, card.save_button, card.var_button, card.star_button, card.reject_button)] == [
+        "plus", "save", "code", "star-o", "ban"
+    ]
+    assert all(b.tooltip for b in (card.use_button, card.save_button, card.var_button, card.star_button))
+
+
+def test_the_upload_button_does_not_show_a_stale_count(panel: Panel) -> None:
+    assert panel.upload.icon == "upload"
+    assert ".xenodia-upload::after" in markup.PANEL_CSS and 'content: "Upload"' in markup.PANEL_CSS
+
+
+def test_the_same_variable_result_or_url_is_added_once(panel: Panel, ns: dict[str, Any]) -> None:
+    ns["pic"] = Image.new("RGB", (20, 20), "green")
+    panel.picker.refresh_namespace()
+    panel.picker.namespace_add.click()
+    panel.picker.namespace_add.click()
+    assert [c.label for c in panel.picker.chips] == ["pic"]
+    assert "pic: it is a reference already" in panel.message.value
+    for _ in range(2):
+        panel.add_reference("https://example.com/b.png")
+    assert len(panel.picker.chips) == 2
+    assert "it is a reference already" in panel.message.value
+    panel.picker.remove(panel.picker.chips[1])  # example.com is not reachable from here
+    generated(panel, "once")
+    panel.cards[0].use_button.click()
+    panel.cards[0].use_button.click()
+    assert [c.kind for c in panel.picker.chips] == ["namespace", "result"]
+
+
+def test_a_bad_url_is_refused_without_talk_of_sending(panel: Panel) -> None:
+    panel.picker.url.value = "ftp://example.com/a.png"
+    panel.picker.url_add.click()
+    said = panel.message.value
+    assert "Not added as a reference" in said and "ftp" in said
+    assert "nothing was sent" not in said and "sent" not in said
+
+
+# Compact cards and curation -------------------------------------------------------------------
+
+
+def test_star_and_reject_are_kept_in_the_journal_and_shown(panel: Panel) -> None:
+    generated(panel, "star me")
+    generated(panel, "reject me", 2)
+    starred, rejected = panel.cards[0], panel.cards[1]
+    starred.star_button.click()
+    rejected.reject_button.click()
+    journal = panel.client.store.journal
+    ratings = {e.prompt: e.rating for e in journal.entries()}
+    assert ratings == {"star me": 1, "reject me": -1}
+    assert "xenodia-starred" in starred.box._dom_classes and starred.star_button.icon == "star"
+    assert "xenodia-rejected" in rejected.box._dom_classes and rejected.reject_button.button_style == "danger"
+    starred.star_button.click()  # a second click clears
+    assert {e.prompt: e.rating for e in journal.entries()}["star me"] == 0
+    assert "xenodia-starred" not in starred.box._dom_classes
+
+
+def test_the_filter_shows_all_starred_or_not_rejected(panel: Panel) -> None:
+    for i, word in enumerate(("plain", "good", "bad")):
+        generated(panel, word, i + 1)
+    cards = {card.result.prompt: card for card in panel.cards}
+    cards["good"].star_button.click()
+    cards["bad"].reject_button.click()
+
+    def visible() -> set[str]:
+        return {p for p, c in cards.items() if c.box.layout.display != "none"}
+
+    assert visible() == {"plain", "good", "bad"}
+    panel.results_view.filter.value = "starred"
+    assert visible() == {"good"}
+    panel.results_view.filter.value = "not rejected"
+    assert visible() == {"plain", "good"}
+    cards["plain"].reject_button.click()  # a card rejected while filtered hides at once
+    assert visible() == {"good"}
+
+
+def test_load_history_fills_the_gallery_newest_first_24_at_a_time(
+    make_panel: Callable[..., Panel], make_aclient: Callable[..., AsyncClient]
+) -> None:
+    client = make_aclient()
+    for i in range(HISTORY_PAGE + 3):
+        engine.run_blocking(client.generate(f"old {i:02d}"))
+    engine.run_blocking(client.history())  # the journal is written
+    newest = client.store.journal.entries(limit=1)[0]
+    client.store.journal.rate(newest.id, 1)
+    panel = make_panel(client=client)
+    view = panel.results_view
+    view.load_history().wait(60)
+    assert len(panel.cards) == HISTORY_PAGE
+    shown = [panel.cards[i].result.prompt for i in range(len(panel.cards))][::-1]  # the grid's order
+    assert shown[0] == f"old {HISTORY_PAGE + 2:02d}" and shown == sorted(shown, reverse=True)
+    assert [card.box for card in reversed(panel.cards)] == list(panel.gallery.children)
+    assert next(c for c in panel.cards if c.result.journal_id == newest.id).rating == 1  # from the journal
+    until(lambda: all(card.image.src for card in panel.cards))  # thumbnails fill in lazily
+    assert not view.history_button.disabled
+    view.load_history().wait(60)
+    assert len(panel.cards) == HISTORY_PAGE + 3
+    assert view.history_button.disabled  # nothing older
+    generated(panel, "new one", HISTORY_PAGE + 4)
+    assert panel.gallery.children[0] is panel.cards[-1].box and panel.last.prompt == "new one"
+
+
+# The lightbox ------------------------------------------------------------------------------------
+
+
+def test_a_click_on_a_thumbnail_opens_a_screen_sized_preview_with_the_details(panel: Panel) -> None:
+    panel.aspect_ratio.value, panel.resolution.value = "16:9", "4K"
+    generated(panel, "big one")
+    generated(panel, "second", 2)
+    box = panel.results_view.lightbox
+    assert box.layout.display == "none"
+    panel.cards[0].image.click()  # the older card: second in the grid
+    assert box.layout.display is None
+    text = box.text.value
+    assert "big one" in text and "16:9" in text and "4K" in text and "$" in text
+    assert panel.results[0].task_id in text and "2 of 2" in text
+    until(lambda: box.picture.value != panel.cards[0].thumbnail)
+    preview = Image.open(__import__("io").BytesIO(box.picture.value))
+    assert preview.format == "JPEG" and max(preview.size) == markup.PREVIEW_PX  # not the 3840 px PNG
+    box.next_button.click()
+    assert "second" in box.text.value and "1 of 2" in box.text.value
+    box.previous_button.click()
+    assert "big one" in box.text.value
+    box.close_button.click()
+    assert box.layout.display == "none" and box.picture.value == b""  # nothing large left in widget state
+
+
+# The compare strip -------------------------------------------------------------------------------
+
+
+def test_compare_shows_2_to_4_results_side_by_side_with_their_differences(panel: Panel) -> None:
+    for i, (aspect, resolution) in enumerate((("1:1", "1K"), ("16:9", "2K"), ("1:1", "1K"), ("4:3", "1K"), ("1:1", "2K"))):
+        panel.aspect_ratio.value, panel.resolution.value = aspect, resolution
+        generated(panel, "same prompt" if i < 4 else "other", i + 1)
+    strip = panel.results_view.compare
+    cards = list(panel.cards)
+    cards[0].compare_toggle.value = True
+    assert strip.layout.display == "none"  # one is not a comparison
+    cards[1].compare_toggle.value = True
+    assert strip.layout.display is None and len(strip.row.children) == 2
+    table = strip.diff.value
+    assert "aspect ratio" in table and "resolution" in table and "prompt" not in table
+    assert "1:1" in table and "16:9" in table
+    until(lambda: len(strip._pictures) == 2)  # each at COMPARE_PX, not the card's thumbnail stretched
+    picture = Image.open(io.BytesIO(strip._pictures[id(cards[1])]))
+    assert max(picture.size) == markup.COMPARE_PX
+    cards[2].compare_toggle.value = True
+    cards[3].compare_toggle.value = True
+    cards[4].compare_toggle.value = True  # a fifth is refused
+    assert cards[4].compare_toggle.value is False and len(strip.picked) == 4
+    assert "at most 4" in panel.message.value
+    assert strip.row.layout.grid_template_columns == f"repeat(4, minmax(0, {markup.COMPARE_PX}px))"  # the same size
+    cards[1].compare_toggle.value = False
+    assert [c.result for c in strip.picked] == [cards[0].result, cards[2].result, cards[3].result]
+    strip.clear_button.click()
+    assert strip.layout.display == "none" and not any(c.compare_toggle.value for c in cards)
+
+
+def test_clear_closes_the_lightbox_and_the_compare_strip_widgets(panel: Panel) -> None:
+    generated(panel, "a")
+    generated(panel, "b", 2)
+    panel.cards[0].image.click()
+    panel.cards[0].compare_toggle.value = True
+    panel.cards[1].compare_toggle.value = True
+    panel.clear()
+    view = panel.results_view
+    assert view.lightbox.layout.display == "none" and view.compare.layout.display == "none"
+    assert view.compare.row.children == () and len(panel.cards) == 0
+    assert isinstance(view.lightbox.picture, Widget)
+
+
+def test_twenty_cards_save_small_and_the_lightbox_leaves_nothing_large(panel: Panel, emu: Emulator) -> None:
+    emu.state.latency = 0.05
+    for i in range(20):
+        generated(panel, f"card number {i}", i + 1)
+    panel.cards[0].image.click()
+    until(lambda: panel.results_view.lightbox.picture.value != panel.cards[0].thumbnail)
+    panel.results_view.lightbox.close_button.click()
+    # What JupyterLab saves (drop_defaults): one model per card face, not twenty.
+    saved = json.dumps(Widget.get_manager_state(drop_defaults=True), default=lambda b: "x" * (len(b) * 4 // 3))
+    assert len(saved) < 200_000, len(saved)
+    assert KEY not in saved
+
+
+# Drop and paste -------------------------------------------------------------------------------------
+
+
+def test_dropped_files_become_chips_after_the_upload_checks_and_leave_no_state(panel: Panel, emu: Emulator) -> None:
+    jpeg = io.BytesIO()
+    Image.new("RGB", (30, 20), "blue").save(jpeg, "JPEG")
+    big = png()[:16] + bytes(9 * 2**20)  # three 4 MiB parts, joined, then checked like any upload
+    panel.dropzone.receive(("a.png", png()), ("b.jpg", jpeg.getvalue()), ("c.gif", b"GIF89a" + bytes(40)), ("big.png", big))
+    assert chip_labels(panel) == ["a.png", "b.jpg"]
+    said = panel.message.value
+    assert "c.gif: it is a GIF" in said and "big.png: it has no pixels" in said  # both reasons, one message
+    panel.dropzone._message(panel.dropzone, {"event": "refused", "name": "huge.png", "size": 40 * 2**20}, [])
+    panel.dropzone._message(panel.dropzone, {"event": "end"}, [])
+    assert "huge.png: it is 41,943,040 bytes" in panel.message.value
+    state = json.dumps(panel.dropzone.get_state(), default=lambda b: f"<{len(b)} bytes>")
+    assert "bytes>" not in state and len(state) < 10_000  # the bytes came as messages, never as state
+    generated(panel, "with drops")
+    assert [f["filename"] for f in emu.last_generation["files"]] == ["a.png", "b.jpg"]
+    assert [f["mime_sniffed"] for f in emu.last_generation["files"]] == ["image/png", "image/jpeg"]
+
+
+def test_drops_count_against_the_limit_of_16(panel: Panel) -> None:
+    panel.dropzone.receive(*[(f"d{i}.png", png((i * 10, 0, 0))) for i in range(17)])
+    assert len(panel.picker.chips) == 16 and "d16.png: at most 16" in panel.message.value
 
 
 # In a real kernel ---------------------------------------------------------------------------------

@@ -54,6 +54,16 @@ def test_newest_first_shows_the_newest_part_first_and_keeps_the_list_in_order() 
     assert names(box) == ["c", "b", "a"]
 
 
+def test_insert_oldest_puts_a_part_at_the_old_end_of_both() -> None:
+    box = widgets.HBox()
+    parts: WidgetList[Part] = WidgetList(box, newest_first=True)
+    for name in "bc":
+        parts.append(Part(name))
+    parts.insert_oldest(Part("a"))  # loaded from the history after b and c were shown
+    assert [p.name for p in parts] == ["a", "b", "c"]
+    assert names(box) == ["c", "b", "a"]
+
+
 def test_clear_empties_both_and_closes_every_part() -> None:
     box = widgets.VBox()
     parts: WidgetList[Part] = WidgetList(box)

@@ -34,7 +34,7 @@ class Choices(widgets.HBox):
         on_change: Callable[[], None],
         say: Callable[[str], None],
     ) -> None:
-        super().__init__(layout=widgets.Layout(align_items="center", flex_flow="row wrap"))
+        super().__init__(layout=widgets.Layout(align_items="center", flex_flow="row wrap", flex="1 1 340px"))
         self.info: ModelInfo = rules.DEFAULT_MODEL_INFO
         self._on_change: Callable[[], None] = lambda: None  # quiet until built
         self._say = say
@@ -43,13 +43,19 @@ class Choices(widgets.HBox):
         resolution = resolution if resolution in rules.RESOLUTIONS else DEFAULT_RESOLUTION
         self.aspect_ratio = tagged(
             widgets.Dropdown(
-                description="Aspect", options=list(rules.ASPECT_RATIOS), value=aspect_ratio, layout={"width": "170px"}
+                description="Aspect",
+                options=list(rules.ASPECT_RATIOS),
+                value=aspect_ratio,
+                layout={"width": "auto", "flex": "1 1 170px", "max_width": "220px"},
             ),
             "xenodia-aspect",
         )
         self.resolution = tagged(
             widgets.Dropdown(
-                description="Resolution", options=list(rules.RESOLUTIONS), value=resolution, layout={"width": "190px"}
+                description="Resolution",
+                options=list(rules.RESOLUTIONS),
+                value=resolution,
+                layout={"width": "auto", "flex": "1 1 170px", "max_width": "220px"},
             ),
             "xenodia-resolution",
         )

@@ -24,8 +24,12 @@ PANEL_RULE = "#ccc"  # the panel's own border
 URL_TILE = "#eef"  # the tile shown for a URL reference
 PROGRESS_TEXT = "#444"
 
+STAR = "#c90"  # a starred card's border
 CHIP_PX = 64  # thumbnail of a reference chip
 CARD_PX = 128  # thumbnail of a gallery card
+CARD_WIDTH_PX = 172  # a gallery card: the thumbnail and a row of six 26 px icon buttons
+PREVIEW_PX = 1024  # the lightbox's JPEG: screen-sized, never the 4K PNG
+COMPARE_PX = 256  # each image of the compare strip
 
 
 def short(text: str, limit: int) -> str:
@@ -104,13 +108,13 @@ def url_tile_html() -> str:
     return (
         f"<div style='width:{CHIP_PX}px;height:{CHIP_PX}px;display:flex;align-items:center;"
         f"justify-content:center;background:{URL_TILE};font-size:11px;text-align:center;overflow:hidden;"
-        "word-break:break-all'>🔗 URL</div>"
+        "word-break:break-all'><i class='fa fa-link' aria-hidden='true'></i>&nbsp;URL</div>"
     )
 
 
 def chip_label_html(label: str) -> str:
     return (
-        f"<div title='{_attr(label)}' style='font-size:10px;width:72px;overflow:hidden;white-space:nowrap;"
+        f"<div title='{_attr(label)}' style='font-size:10px;width:44px;overflow:hidden;white-space:nowrap;"
         f"text-overflow:ellipsis;line-height:1.2'>{html.escape(short(label, 14))}</div>"
     )
 
@@ -133,27 +137,101 @@ def cancelled_html(task_id: str | None) -> str:
     return f"<div class='xenodia-cancelled' style='font-size:11px;color:{WARNING}'>{html.escape(text)}</div>"
 
 
-def card_image_html(thumbnail: bytes, prompt: str) -> str:
-    """An <img> that carries the prompt as its tooltip (ipywidgets' Image view
-    fails to render when given a tooltip, so the card uses an HTML widget)."""
-    source = f"data:image/jpeg;base64,{base64.b64encode(thumbnail).decode()}" if thumbnail else ""
-    return (
-        f"<img src='{source}' title='{_attr(prompt)}' alt='{_attr(short(prompt, 40))}' "
-        f"style='width:{CARD_PX}px;height:{CARD_PX}px;object-fit:contain;display:block'/>"
-    )
+def jpeg_data_url(jpeg: bytes) -> str:
+    """A JPEG as a data: URL ("" for no bytes: an empty picture)."""
+    return f"data:image/jpeg;base64,{base64.b64encode(jpeg).decode()}" if jpeg else ""
 
 
 def card_caption_html(prompt: str, facts: str) -> str:
     return (
-        f"<div title='{_attr(prompt)}' style='font-size:11px;line-height:1.25;width:150px;overflow:hidden;"
+        f"<div title='{_attr(prompt)}' style='font-size:11px;line-height:1.25;width:{CARD_WIDTH_PX - 12}px;overflow:hidden;"
         f"white-space:nowrap;text-overflow:ellipsis'>{html.escape(short(prompt, 40))}"
         f"<br/><span style='color:{MUTED}'>{html.escape(facts)}</span></div>"
     )
 
 
+def lightbox_html(prompt: str, facts: list[tuple[str, str]], position: str) -> str:
+    """The lightbox's caption: the whole prompt, then a small table of facts."""
+    rows = "".join(
+        f"<tr><td style='color:{MUTED};padding-right:8px;vertical-align:top'>{html.escape(k)}</td>"
+        f"<td style='word-break:break-all'>{html.escape(v)}</td></tr>"
+        for k, v in facts
+    )
+    return (
+        f"<div class='xenodia-lightbox-text' style='font-size:12px;line-height:1.35'>"
+        f"<div style='color:{MUTED}'>{html.escape(position)}</div>"
+        f"<div style='margin:2px 0 4px 0'><b>{html.escape(prompt)}</b></div>"
+        f"<table style='font-size:11px'>{rows}</table></div>"
+    )
+
+
+def compare_html(differences: list[tuple[str, list[str]]], count: int) -> str:
+    """The compare strip's table: one row per parameter that differs, one column per result."""
+    if not differences:
+        return note_html(f"These {count} results have the same parameters.")
+    head = "".join(f"<th style='text-align:left;padding-right:8px'>#{i + 1}</th>" for i in range(count))
+    rows = "".join(
+        f"<tr><td style='color:{MUTED};padding-right:8px'>{html.escape(name)}</td>"
+        + "".join(f"<td style='padding-right:8px'>{html.escape(short(v, 60))}</td>" for v in values)
+        + "</tr>"
+        for name, values in differences
+    )
+    return (
+        f"<div class='xenodia-compare-diff' style='font-size:11px'><b>Differences</b>"
+        f"<table><tr><th></th>{head}</tr>{rows}</table></div>"
+    )
+
+
+def compare_item_html(thumbnail: bytes, prompt: str, position: int) -> str:
+    return (
+        f"<img src='{jpeg_data_url(thumbnail)}' title='{_attr(prompt)}'/>"
+        f"<div style='font-size:11px'>#{position} {html.escape(short(prompt, 30))}</div>"
+    )
+
+
+# The panel's style sheet ----------------------------------------------------------------------
+
+# Loaded once per panel through an HTML widget.  Everything is scoped under
+# .xenodia-panel.  The FileUpload view always writes "Upload (N)" with N the
+# files still in its value, which the panel empties at once (so the bytes are
+# not saved): the text is hidden and the label drawn without the count.
+PANEL_CSS = f"""
+.xenodia-panel {{ box-sizing: border-box; min-width: 0; }}
+.xenodia-panel .widget-hbox, .xenodia-panel .widget-vbox {{ min-width: 0; }}
+.xenodia-panel .xenodia-upload {{ font-size: 0 !important; }}
+.xenodia-panel .xenodia-upload i {{ font-size: var(--jp-widgets-font-size, 13px); }}
+.xenodia-panel .xenodia-upload::after {{ content: "Upload"; font-size: var(--jp-widgets-font-size, 13px);
+  margin-left: 4px; }}
+.xenodia-panel .xenodia-gallery {{ grid-template-columns: repeat(auto-fill, {CARD_WIDTH_PX}px); }}
+.xenodia-panel .xenodia-card.xenodia-rejected .xenodia-thumb {{ opacity: 0.35; }}
+.xenodia-panel .xenodia-card.xenodia-starred {{ border-color: {STAR} !important; }}
+.xenodia-panel .xenodia-card button {{ padding: 0; }}
+.xenodia-panel .xenodia-actions {{ display: flex; justify-content: center; gap: 2px; margin-top: 2px; }}
+.xenodia-panel .xenodia-actions button {{ width: 26px; min-width: 26px; margin: 0; }}
+.xenodia-panel .xenodia-face {{ display: flex; flex-direction: column; align-items: center; }}
+.xenodia-panel .xenodia-thumb img {{ cursor: zoom-in; }}
+.xenodia-panel .xenodia-lightbox-image {{ max-width: 100%; max-height: 60vh; width: auto; height: auto;
+  align-self: center; }}
+.xenodia-panel .xenodia-compare img {{ width: 100%; height: {COMPARE_PX}px; object-fit: contain; }}
+"""
+
+
+def panel_style_html() -> str:
+    return f"<style>{PANEL_CSS}</style>"
+
+
 # The magic's progress line ---------------------------------------------------------------
 
-_STATE_ICONS = {"waiting": "⏳", "queuing": "⏳", "generating": "🎨", "success": "✅", "fail": "❌"}
+# Coloured dots, not emoji: Debian's Chromium has no emoji font and draws empty boxes.
+_STATE_COLOURS = {"waiting": MUTED, "queuing": MUTED, "generating": "#36c", "success": SUCCESS, "fail": ERROR}
+
+
+def _state_dot(state: str) -> str:
+    colour = _STATE_COLOURS.get(state, MUTED)
+    return (
+        f"<span style='display:inline-block;width:8px;height:8px;border-radius:50%;"
+        f"background:{colour};vertical-align:middle'></span>"
+    )
 
 
 def progress_html(
@@ -166,7 +244,7 @@ def progress_html(
     task_id: str | None = None,
     note: str = "",
 ) -> str:
-    bits = [f"{_STATE_ICONS.get(state, '⏳')} {html.escape(state)}"]
+    bits = [f"{_state_dot(state)} {html.escape(state)}"]
     if progress is not None:
         bits.append(f"{progress}%")
     bits.append(f"{elapsed_s:.0f} s")

@@ -5,6 +5,8 @@
     panel.aspect_ratio.value, panel.resolution.value = "16:9", "2K"
     panel.generate_button.click()      # runs in the background; the kernel stays free
     panel.results, panel.last          # GenerationResults, newest last
+    panel.dropzone                     # drop or paste images: reference chips (dropzone.py)
+    panel.results_view                 # the gallery: filter, stars, history, lightbox, compare (gallery.py)
 
 Generation runs on the kernel's engine thread (`engine.spawn`), so several
 jobs run at once, the kernel stays free for other cells, and jobs go on while
@@ -37,8 +39,9 @@ from ..errors import InvalidRequestError
 from ..results import GenerationResult
 from . import markup
 from .choices import Choices
+from .gallery import Gallery
 from .markup import CARD_PX, error_html
-from .panel_parts import Background, JobRow, ResultCard, button, close_tree, tagged
+from .panel_parts import Background, JobRow, button, close_tree, tagged
 from .reference_picker import Namespace, ReferencePicker
 from .widget_list import WidgetList
 
@@ -73,7 +76,10 @@ class Panel(widgets.VBox):
         spawn: Spawn | None = None,
         settings: XenodiaSettings | None = None,
     ) -> None:
-        super().__init__(layout=widgets.Layout(padding="6px", border=f"1px solid {markup.PANEL_RULE}", max_width="900px"))
+        # No fixed widths anywhere: rows wrap and the gallery's grid reflows (480 px to a wide screen).
+        super().__init__(
+            layout=widgets.Layout(padding="6px", border=f"1px solid {markup.PANEL_RULE}", width="100%", max_width="1100px")
+        )
         if settings is None:
             from .settings import kernel_settings
 
@@ -100,8 +106,9 @@ class Panel(widgets.VBox):
     def _build(self) -> None:
         W, L = widgets, widgets.Layout
         self.add_class("xenodia-panel")
+        self.style_sheet = W.HTML(markup.panel_style_html(), layout=L(display="none"))
         self.title = W.HTML(markup.title_html("Xenodia · gpt-image-2", "generation runs in the background; the kernel stays free"))
-        self.prompt = tagged(W.Textarea(placeholder="Describe the image…", rows=3, layout=L(width="98%")), "xenodia-prompt")
+        self.prompt = tagged(W.Textarea(placeholder="Describe the image…", rows=3, layout=L(width="auto")), "xenodia-prompt")
         self.choices = Choices(
             aspect_ratio=self.settings.aspect_ratio,
             resolution=self.settings.resolution,
@@ -113,27 +120,36 @@ class Panel(widgets.VBox):
             namespace=self._namespace, start=self._start, say=self._say, limit=lambda: self.max_references, lock=self._lock
         )
         self.upload = self.picker.upload
-        self.generate_button = button("Generate", "xenodia-generate", icon="magic", width="130px")
+        self.generate_button = button("Generate", "xenodia-generate", icon="magic", width="auto")
         self.generate_button.button_style = "primary"
         self.generate_button.on_click(lambda _b: self._guard(self._generate))
         self.price = tagged(W.HTML(), "xenodia-price")
         self.message = tagged(W.HTML(), "xenodia-message")
         self.jobs: WidgetList[JobRow] = WidgetList(tagged(W.VBox(), "xenodia-jobs"), self._lock, newest_first=True)
-        self.gallery = tagged(W.HBox(layout=L(flex_flow="row wrap")), "xenodia-gallery")
-        self.cards: WidgetList[ResultCard] = WidgetList(self.gallery, self._lock, newest_first=True)
-        self.clear_button = button("Clear", "xenodia-clear", icon="trash", width="80px", tooltip="Empty the gallery (files stay on disk)")
+        self.results_view = Gallery(
+            client=self.client,
+            namespace=self._namespace,
+            start=self._start,
+            say=self._say,
+            on_use=lambda r: self._guard(lambda: self.picker.add_result(r)),
+            lock=self._lock,
+        )
+        self.results = self.results_view.results  # the same list: newest last
+        self.gallery, self.cards = self.results_view.grid, self.results_view.cards
+        self.clear_button = self.results_view.clear_button
         self.clear_button.on_click(lambda _b: self._guard(self.clear))
+        self.dropzone = self.picker.dropzone
         row = {"layout": L(align_items="center", flex_flow="row wrap")}
         self.children = [
+            self.style_sheet,
             self.title,
             self.prompt,
-            self.choices,
+            W.HBox([self.choices, self.generate_button], **row),  # two lines under ~600 px
+            self.price,
             self.picker,
-            W.HBox([self.generate_button, self.price], **row),
             self.message,
             self.jobs.box,
-            W.HBox([W.HTML(markup.title_html("Results", "newest first")), self.clear_button], **row),
-            self.gallery,
+            self.results_view,
         ]
 
     # Choices and the price -----------------------------------------------------------------
@@ -219,16 +235,8 @@ class Panel(widgets.VBox):
         with self._lock:
             if self._closed:
                 return
-            card = ResultCard(
-                result,
-                thumbnail,
-                name_hint=f"result_{len(self.results) + 1}",
-                on_use=lambda r: self._guard(lambda: self.picker.add_result(r)),
-                namespace=self._namespace,
-            )
-            self.cards.append(card)
             self.jobs.discard(job)
-            self.results.append(result)  # last: code that waits on `results` finds the rest done
+            self.results_view.add(result, thumbnail)  # `results` last: code that waits on it finds the rest done
         self._refresh_price()
 
     def _unless_closed(self, show: Callable[[], None]) -> None:
@@ -284,8 +292,7 @@ class Panel(widgets.VBox):
         """Empty the gallery, the finished jobs and the references, closing their
         widgets.  `results` is emptied too; the files stay on disk (`xj.history()`)."""
         with self._lock:
-            self.cards.clear()
-            self.results.clear()
+            self.results_view.clear()
             for job in [j for j in self.jobs if not j.running]:
                 self.jobs.discard(job)
             self.picker.clear()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import ipywidgets as widgets
 
 from . import markup
-from .markup import CHIP_PX, error_html, note_html, short
+from .markup import CARD_PX, CHIP_PX, error_html, note_html, short
 
 if TYPE_CHECKING:
     from ..protocol import Task
@@ -136,11 +136,11 @@ class ReferenceChip:
             self.picture = widgets.Image(format="jpeg", layout=widgets.Layout(width=side, height=side, object_fit="contain"))
         self.picture.add_class("xenodia-ref-thumb")  # no tooltip here: the Image view cannot take one
         self.name = widgets.HTML(markup.chip_label_html(label))
-        self.remove_button = button("", "xenodia-ref-remove", tooltip=f"remove {label}", icon="times", width="72px")
+        self.remove_button = button("", "xenodia-ref-remove", tooltip=f"remove {label}", icon="times", width="26px")
         self.remove_button.on_click(lambda _b: on_remove(self))
         self.box = widgets.VBox(
-            [self.picture, self.name, self.remove_button],
-            layout=widgets.Layout(width="76px", margin="0 6px 0 0", align_items="center"),
+            [self.picture, widgets.HBox([self.name, self.remove_button], layout=widgets.Layout(align_items="center"))],
+            layout=widgets.Layout(width="76px", margin="0 6px 4px 0", align_items="center"),
         )
         self.box.add_class("xenodia-ref")
 
@@ -252,8 +252,13 @@ class JobRow:
 
 
 class ResultCard:
-    """One result in the gallery: a small thumbnail with the prompt as tooltip,
-    and "use as reference", "save as…" and "to variable"."""
+    """One result in the gallery: a small thumbnail (click: the lightbox) with the
+    prompt as tooltip, a caption, and a row of icon buttons with tooltips: use
+    as reference, save as…, to variable, star, reject, pick for comparing.
+
+    `rating` is 1 (starred), -1 (rejected) or 0; `on_rate(result, rating)`
+    keeps it (the panel writes it to the journal).  `on_compare(card, picked)`
+    returns False to refuse a pick."""
 
     def __init__(
         self,
@@ -263,45 +268,114 @@ class ResultCard:
         name_hint: str,
         on_use: Callable[[GenerationResult], None],
         namespace: Callable[[], dict[str, Any] | None],
+        rating: int = 0,
+        on_rate: Callable[[GenerationResult, int], None] | None = None,
+        on_open: Callable[[ResultCard], None] | None = None,
+        on_compare: Callable[[ResultCard, bool], bool] | None = None,
     ) -> None:
+        from .card_face import CardFace
+
         self.result = result
         self.thumbnail = thumbnail
+        self.rating = rating
         self._namespace = namespace
-        self.image = widgets.HTML(markup.card_image_html(thumbnail, result.prompt))
-        self.image.add_class("xenodia-thumb")
+        self._on_rate = on_rate
+        self._on_compare = on_compare
         facts = [b for b in (result.aspect_ratio, result.resolution) if b]
         if result.cost_usd is not None:
             facts.append(f"${result.cost_usd:.2f}")
-        self.caption = widgets.HTML(markup.card_caption_html(result.prompt, " · ".join(facts)))
-        self.use_button = button("use as reference", "xenodia-use-ref", icon="plus", width="150px")
-        self.use_button.on_click(lambda _b: on_use(result))
-        self.save_button = button("save as…", "xenodia-save", icon="save", width="150px")
-        self.save_button.on_click(lambda _b: self._open_form("save"))
-        self.var_button = button("to variable", "xenodia-to-var", icon="code", width="150px")
-        self.var_button.on_click(lambda _b: self._open_form("var"))
+        self.image = CardFace(
+            src=markup.jpeg_data_url(thumbnail),
+            title=result.prompt,
+            size_px=CARD_PX,
+            caption=markup.card_caption_html(result.prompt, " · ".join(facts)),
+        )
+        if on_open is not None:
+            self.image.on_action(lambda name: on_open(self) if name == "open" else None)
+        add = self.image.add_button
+        self.use_button = add("use", "xenodia-use-ref", "plus", "Use as reference", lambda: on_use(result))
+        self.save_button = add("save", "xenodia-save", "save", "Save a copy as…", lambda: self._open_form("save"))
+        self.var_button = add("var", "xenodia-to-var", "code", "Bind to a variable", lambda: self._open_form("var"))
+        self.star_button = add(
+            "star", "xenodia-star", "star-o", "Star (kept in the journal)", lambda: self.rate(0 if self.rating == 1 else 1)
+        )
+        self.reject_button = add(
+            "reject", "xenodia-reject", "ban", "Reject (kept in the journal)", lambda: self.rate(0 if self.rating == -1 else -1)
+        )
+        self.compare_toggle = self.image.add_toggle(
+            "compare", "xenodia-compare-pick", "columns", "Pick for comparing (2 to 4)", self._compare_changed
+        )
         self._mode = ""
         self._default_file = result.paths[0].name if result.paths else "image.png"
         self._default_name = name_hint
-        self._build_form()
+        self.form: Any = None  # "save as…" and "to variable" build it when first opened
+        self.note = widgets.HTML("")
+        self.note.add_class("xenodia-card-note")
         self.box = widgets.VBox(
-            [self.image, self.caption, self.use_button, self.save_button, self.var_button, self.form, self.note],
+            [self.image, self.note],
             layout=widgets.Layout(
-                width="160px", margin="0 8px 8px 0", padding="4px", border=f"1px solid {markup.RULE}", align_items="center"
+                width=f"{markup.CARD_WIDTH_PX}px", padding="4px", border=f"1px solid {markup.RULE}", align_items="center"
             ),
         )
         self.box.add_class("xenodia-card")
+        self._show_rating()
+
+    def set_thumbnail(self, data: bytes) -> None:
+        """Fill in a thumbnail made later (cards loaded from the history)."""
+        self.thumbnail = data
+        if self.image.comm is not None:
+            self.image.src = markup.jpeg_data_url(data)
+
+    # Rating and comparing -----------------------------------------------------------------------
+
+    def rate(self, rating: int) -> None:
+        """Star (1), reject (-1) or clear (0); kept through `on_rate`, then shown."""
+        try:
+            if self._on_rate is not None:
+                self._on_rate(self.result, rating)
+        except Exception as exc:  # shown on the card, never only in the log
+            self.note.value = error_html(exc)
+            return
+        self.rating = rating
+        self._show_rating()
+
+    def _show_rating(self) -> None:
+        starred, rejected = self.rating == 1, self.rating == -1
+        self.star_button.icon = "star" if starred else "star-o"
+        self.star_button.button_style = "warning" if starred else ""
+        self.star_button.tooltip = "Starred: click to clear" if starred else "Star (kept in the journal)"
+        self.reject_button.button_style = "danger" if rejected else ""
+        self.reject_button.tooltip = "Rejected: click to clear" if rejected else "Reject (kept in the journal)"
+        for css, on in (("xenodia-starred", starred), ("xenodia-rejected", rejected)):
+            (self.box.add_class if on else self.box.remove_class)(css)
+
+    def _compare_changed(self, picked: bool) -> None:
+        if self._on_compare is not None and not self._on_compare(self, picked):
+            self.compare_toggle.value = False
+
+    def shown_by(self, view: str) -> bool:
+        """Whether the gallery filter `view` ("all", "starred", "not rejected") shows this card."""
+        if view == "starred":
+            return self.rating == 1
+        if view == "not rejected":
+            return self.rating != -1
+        return True
+
+    # Save as… and to variable ---------------------------------------------------------------------
 
     def _build_form(self) -> None:
-        """The small form "save as…" and "to variable" open: a field, OK, a note."""
-        self.field = widgets.Text(layout=widgets.Layout(width="100px"))
+        """The small form "save as…" and "to variable" open: a field and OK (made on
+        first use: every widget of a card is saved with the notebook)."""
+        self.field = widgets.Text(layout=widgets.Layout(width="110px"))
         self.field.add_class("xenodia-card-field")
         self.ok_button = button("OK", "xenodia-card-ok", width="46px")
         self.ok_button.on_click(lambda _b: self._confirm())
-        self.form = widgets.HBox([self.field, self.ok_button], layout=widgets.Layout(display="none", width="150px"))
-        self.note = widgets.HTML("")
-        self.note.add_class("xenodia-card-note")
+        self.form = widgets.HBox([self.field, self.ok_button], layout=widgets.Layout(display="none", width="160px"))
+        self.box.children = [*self.box.children[:-1], self.form, self.note]
 
     def _open_form(self, mode: str) -> None:
+        if self.form is None:
+            self._build_form()
         if self._mode == mode:  # a second click closes the form
             self._mode = ""
             show(self.form, False)

@@ -26,6 +26,7 @@ from ..errors import InvalidRequestError
 from ..results import GenerationResult
 from ..thumbnails import jpeg_thumbnail
 from . import markup
+from .dropzone import DropZone
 from .markup import CHIP_PX, error_html, message_html, note_html, short, title_html
 from .panel_parts import Background, ReferenceChip, button, namespace_images, snapshot, tagged
 from .widget_list import WidgetList
@@ -64,27 +65,32 @@ class ReferencePicker(widgets.VBox):
         W, L = widgets, widgets.Layout
         self.ref_count = tagged(W.HTML(), "xenodia-ref-count")
         self.upload = tagged(
-            W.FileUpload(accept=ACCEPT, multiple=True, description="Upload", layout=L(width="110px")), "xenodia-upload"
+            W.FileUpload(accept=ACCEPT, multiple=True, description="Upload", icon="upload", layout=L(width="auto")),
+            "xenodia-upload",
         )
         self.upload.observe(self._on_upload, "value")
         self.namespace_picker = tagged(
-            W.Dropdown(description="Variable", options=[], layout=L(width="320px")), "xenodia-ns-picker"
+            W.Dropdown(description="Variable", options=[], layout=L(width="auto", flex="1 1 220px", max_width="380px")),
+            "xenodia-ns-picker",
         )
         relist = "List the images in the namespace again"
         self.namespace_refresh = self._button(
             "", "xenodia-ns-refresh", self.refresh_namespace, icon="refresh", width="36px", tooltip=relist
         )
         self.namespace_add = self._button(
-            "Add", "xenodia-ns-add", self._add_picked, width="60px", tooltip="Use this variable as a reference"
+            "Add", "xenodia-ns-add", self._add_picked, icon="plus", width="auto", tooltip="Use this variable as a reference"
         )
-        self.url = tagged(W.Text(placeholder="https://… image URL", layout=L(width="320px")), "xenodia-url")
-        self.url_add = self._button("Add URL", "xenodia-url-add", self.add_url, width="80px")
+        self.url = tagged(W.Text(placeholder="https://… image URL", layout=L(width="auto", flex="1 1 220px", max_width="380px")), "xenodia-url")
+        self.url_add = self._button("Add URL", "xenodia-url-add", self.add_url, icon="link", width="auto")
+        self.dropzone = DropZone(on_file=self._on_dropped, on_refused=self._on_drop_refused, on_batch_end=self._drop_ended)
+        self._drop_problems: list[str] = []
         self.strip = tagged(W.HBox(layout=L(flex_flow="row wrap", min_height="0px")), "xenodia-ref-strip")
         row = {"layout": L(align_items="center", flex_flow="row wrap")}
         self.children = [
             W.HBox([W.HTML(title_html("References")), self.ref_count], **row),
             W.HBox([self.upload, self.namespace_picker, self.namespace_refresh, self.namespace_add], **row),
             W.HBox([self.url, self.url_add], **row),
+            self.dropzone,
             self.strip,
         ]
 
@@ -175,6 +181,22 @@ class ReferencePicker(widgets.VBox):
         finally:
             self.upload.value = ()  # the bytes are kept by the panel, not in widget state
 
+    def _on_dropped(self, name: str, data: bytes) -> None:
+        """A dropped or pasted file: the same checks as an upload; the reasons are said per drop."""
+        try:
+            problem = self._add_upload(data, name)
+        except Exception as exc:
+            problem = f"{name}: {type(exc).__name__}: {exc}"
+        if problem:
+            self._drop_problems.append(problem)
+
+    def _on_drop_refused(self, name: str, why: str) -> None:
+        self._drop_problems.append(f"{name}: {why}")
+
+    def _drop_ended(self) -> None:
+        problems, self._drop_problems = self._drop_problems, []
+        self._refuse(problems)
+
     def _add_upload(self, data: bytes, name: str) -> str | None:
         """Check an uploaded file on arrival; returns why it was refused, if it was."""
         from ..references import reference_from_bytes
@@ -189,7 +211,14 @@ class ReferencePicker(widgets.VBox):
         self._add_chip(ReferenceChip(data, name, "upload", self.remove), lambda: jpeg_thumbnail(data, CHIP_PX))
         return None
 
+    def _already(self, kind: str, payload: Any) -> bool:
+        """Whether this variable, result or URL is a reference already."""
+        return any(chip.kind == kind and (chip.payload is payload or kind == "url" and chip.payload == payload) for chip in self.chips)
+
     def _add_object(self, value: Any, label: str) -> None:
+        if any(chip.kind == "namespace" and chip.label == label for chip in self.chips):
+            self._refuse([f"{label}: it is a reference already"])
+            return
         refused = self._no_room(1, label)
         if refused:
             self._refuse([refused])
@@ -208,6 +237,9 @@ class ReferencePicker(widgets.VBox):
     def add_result(self, result: GenerationResult, label: str | None = None) -> None:
         """A result's images as references (its files are sent unchanged)."""
         label = label or f"result “{short(result.prompt, 20)}”"
+        if self._already("result", result):
+            self._refuse([f"{label}: it is a reference already"])
+            return
         refused = self._no_room(len(result.paths), label)
         if refused:
             self._refuse([refused])
@@ -218,8 +250,11 @@ class ReferencePicker(widgets.VBox):
         url = (url if url is not None else self.url.value).strip()
         try:
             rules.check_reference_url(url)
-        except InvalidRequestError as exc:
-            self._say(error_html(exc))
+        except InvalidRequestError as exc:  # said plainly: nothing was about to be sent
+            self._refuse([exc.message])
+            return
+        if self._already("url", url):
+            self._refuse([f"{url}: it is a reference already"])
             return
         refused = self._no_room(1, url)
         if refused:

@@ -3,6 +3,7 @@
     chips = WidgetList(strip, lock)            # strip: an HBox; each part has .box and .close()
     chips.append(chip)                          # the list and strip.children change together
     chips.discard(chip)                         # ... and the chip's widgets are closed
+    chips.insert_oldest(chip)                   # as the oldest part (history loaded later)
 
 Jobs on the engine thread and clicks on the kernel's thread change these
 lists at the same time; every change happens under one lock (the panel's,
@@ -44,6 +45,13 @@ class WidgetList(Sequence[P]):
             self._items.append(item)
             children = list(self.box.children)
             self.box.children = [item.box, *children] if self._newest_first else [*children, item.box]
+
+    def insert_oldest(self, item: P) -> None:
+        """Add `item` as the oldest part (history loaded after newer parts)."""
+        with self.lock:
+            self._items.insert(0, item)
+            children = list(self.box.children)
+            self.box.children = [*children, item.box] if self._newest_first else [item.box, *children]
 
     def discard(self, item: P) -> bool:
         """Take `item` out and close its widgets; False when it was not here."""
