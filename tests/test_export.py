@@ -53,3 +53,11 @@ def test_a_thumbnail_column_stays_small(batch: xj.ResultList) -> None:
     page = xj.thumbnail_column(frame).to_html()
     assert page.count("data:image/jpeg;base64,") == 2
     assert len(page) < 3 * 3000 + 5000, "about 3 KB a row"
+
+
+def test_ratings_reach_history_and_the_table(emu: Emulator, client: xj.Client) -> None:
+    result = client.generate("starred")
+    client.store.journal.rate(result.journal_id, 1)
+    (again,) = client.history(limit=1)
+    assert again.rating == 1
+    assert list(client.history(limit=1).to_pandas()["rating"]) == [1]

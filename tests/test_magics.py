@@ -209,11 +209,15 @@ def test_models_history_and_recover_subcommands(kernel: KernelSession, emu: Emul
     assert "Not recovered: TaskTimeoutError" in recovered  # still running: it stays journaled
 
 
-def test_background_returns_at_once_and_binds_when_done(kernel: KernelSession) -> None:
-    cell = kernel.run("%%xenodia --background -o later\nIn the background")
-    assert "later" not in kernel.value("list(globals())")
+def test_background_returns_at_once_and_binds_when_done(kernel: KernelSession, emu: Emulator) -> None:
+    emu.state.latency = 3.0  # long enough that the next cell surely runs before the job ends
+    try:
+        cell = kernel.run("%%xenodia --background -o later\nIn the background")
+        assert "later" not in kernel.value("list(globals())")
+    finally:
+        emu.state.latency = 0.3
     kernel.run(
-        "import asyncio\nfor _ in range(200):\n    if 'later' in globals(): break\n    await asyncio.sleep(0.05)"
+        "import asyncio\nfor _ in range(600):\n    if 'later' in globals(): break\n    await asyncio.sleep(0.05)"
     )
     assert kernel.value("later.prompt") == "In the background"
     assert "data:image/jpeg;base64," in html(cell), "the placeholder was replaced by the preview"

@@ -614,6 +614,7 @@ def _result_from_entry(entry: JournalEntry) -> GenerationResult:
         resolution=entry.params.get("resolution"),
         created_at=entry.created_at,
         journal_id=entry.id,
+        rating=entry.rating,
     )
 
 

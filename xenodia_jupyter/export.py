@@ -47,7 +47,7 @@ def rows(items: Iterable[GenerationResult | BaseException], job: str | None = No
                 "path": str(path), "url": item.urls[number] if number < len(item.urls) else None,
                 "width": width, "height": height, "task_id": item.task_id, "request_id": item.request_id,
                 "job": job, "index": index, "cost_usd": item.cost_usd if number == 0 else 0.0,
-                "created_at": item.created_at, "cached": item.cached, "rating": getattr(item, "rating", None),
+                "created_at": item.created_at, "cached": item.cached, "rating": item.rating,
                 "error": None,
             }
 

@@ -34,6 +34,7 @@ class GenerationResult:
     journal_id: str | None = None
     task_ids: list[str] = field(default_factory=list)
     cached: bool = False  # served from the request cache: no request was sent, cost 0.0
+    rating: int = 0  # 1 starred, -1 rejected in the panel (kept in the journal)
     preview_size: int = field(default=THUMBNAIL_SIZE, repr=False)
     _images: list[Image.Image] | None = field(default=None, repr=False)
 

@@ -41,7 +41,8 @@ class HistoryTable:
             return "No generations in the journal yet."
         lines = [f"{len(self.entries)} generation(s), newest first:"]
         for e in self.entries:
-            lines.append(f"  {_when(e.created_at)}  {_state(e)[0]:<10.40}  {_cost(e):>6}  {_params(e):<10}  {e.prompt[:60]!r}")
+            star = {1: "*", -1: "x"}.get(e.rating, " ")
+            lines.append(f"{star} {_when(e.created_at)}  {_state(e)[0]:<10.40}  {_cost(e):>6}  {_params(e):<10}  {e.prompt[:60]!r}")
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -53,13 +54,14 @@ class HistoryTable:
 
     def _row(self, e: JournalEntry) -> str:
         text, colour = _state(e)
+        mark = {1: " ★", -1: " ✗ rejected"}.get(e.rating, "")
         cells = [
             self._thumb(e),
             html.escape(_when(e.created_at)),
             f"<span title='{html.escape(e.prompt, quote=True)}'>{html.escape(e.prompt[:80])}</span>",
             html.escape(_params(e)),
             html.escape(_cost(e)),
-            f"<span style='color:{colour}'>{html.escape(text)}</span>",
+            f"<span style='color:{colour}'>{html.escape(text + mark)}</span>",
             html.escape(e.task_id or ""),
         ]
         return "<tr>" + "".join(f"<td style='text-align:left;vertical-align:middle'>{c}</td>" for c in cells) + "</tr>"

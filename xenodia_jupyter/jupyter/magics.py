@@ -475,7 +475,7 @@ def _run_generation(
 def _done_html(result: GenerationResult) -> Any:
     from IPython.display import HTML
 
-    return HTML(f"<div style='font-size:12px;color:#444'>✅ done: {len(result.paths)} image(s) saved</div>")
+    return HTML(f"<div style='font-size:12px;color:#444'>done: {len(result.paths)} image(s) saved</div>")
 
 
 N_CONCURRENCY = 8  # -n 100 sends eight at a time, not a hundred
