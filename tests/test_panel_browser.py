@@ -291,6 +291,11 @@ def _curate(page: Any, panel: Any, app: str, expect: Any) -> None:
         cards.nth(i).locator(".xenodia-compare-pick").click()
     expect(page.locator(".xenodia-compare-item")).to_have_count(2)
     expect(page.locator(".xenodia-compare-table")).to_contain_text("prompt")
+    pictures = page.locator(".xenodia-compare-item img")
+    expect(pictures).to_have_count(2)
+    for i in range(2):  # made in the background: measure them once they are drawn
+        expect(pictures.nth(i)).to_be_visible()
+        page.wait_for_function("e => e.complete && e.naturalWidth > 0", arg=pictures.nth(i).element_handle())
     sizes = {
         (round(b["width"]), round(b["height"]))
         for b in (e.bounding_box() for e in page.locator(".xenodia-compare-item img").all())
