@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 import xenodia_jupyter as xj
-from xenodia_jupyter import client as client_module
+from xenodia_jupyter import preparation
 from xenodia_jupyter.budget import Budget
 from xenodia_jupyter.emulator import Emulator
 from xenodia_jupyter.errors import APIError
@@ -116,13 +116,13 @@ def test_generate_many_prepares_shared_references_once(
     from PIL import Image
 
     calls: list[object] = []
-    real = client_module.prepare_references
+    real = preparation.prepare_references
 
     def counting(refs: object, **kw: object) -> object:
         calls.append(refs)
         return real(refs, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(client_module, "prepare_references", counting)
+    monkeypatch.setattr(preparation, "prepare_references", counting)
     sketch = Image.new("RGB", (64, 64), "teal")
     results = client.generate_many([f"prompt {i}" for i in range(5)], references=[sketch], concurrency=2)
     assert all(isinstance(r, xj.GenerationResult) for r in results)

@@ -35,6 +35,7 @@ log = logging.getLogger("xenodia_jupyter")
 
 T = TypeVar("T")
 
+DEFAULT_BASE_URL = "https://api.xenodia.xyz"
 MAX_JSON_BYTES = 1 << 20  # a task envelope or the model catalogue is a few KB
 MAX_ERROR_BYTES = 64 << 10
 MAX_RETRY_AFTER_S = 60.0
