@@ -15,6 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from . import rules
+from .client_parts import ClientParts
 from .errors import APIConnectionError, GenerationFailedError, InvalidRequestError, StorageError
 from .named_jobs import JobList, plan_job
 from .progress import BatchProgress, make_progress
@@ -24,60 +25,11 @@ from .store import JournalState
 from .sweeps import Sweep, plan_sweep
 
 if TYPE_CHECKING:
-    from .budget import Budget, Reservation
     from .client import PreparedGeneration
     from .polling import ProgressCallback
-    from .references import PreparedReference
-    from .store import OutputStore
-    from .transport import Transport
 
 
-class Batches:
-    # What the client these mix into provides (see client.AsyncClient).
-    store: OutputStore
-    budget: Budget
-    base_url: str
-    trust_idempotency: bool
-    _owner: str
-    _transport: Transport
-
-    if TYPE_CHECKING:
-
-        async def prepare(self, prompt: str, references: object = None, **options: Any) -> PreparedGeneration: ...
-
-        async def submit(
-            self,
-            request: PreparedGeneration,
-            *,
-            deadline: float,
-            on_progress: ProgressCallback | None = None,
-            cache: bool | None = None,
-            variant: int = 0,
-            job_item: tuple[str, int] | None = None,
-            resend_entry: str | None = None,
-        ) -> GenerationResult: ...
-
-        async def retrieve(
-            self, task_id: str, *, timeout: float | None = None, on_progress: ProgressCallback | None = None
-        ) -> GenerationResult: ...
-
-        async def _upload_ready(self, refs: list[PreparedReference]) -> list[PreparedReference]: ...
-
-        def _deadline(self, timeout: float | None) -> float: ...
-
-        async def _finish(
-            self,
-            task: Task,
-            entry: str,
-            *,
-            prompt: str,
-            params: dict[str, Any],
-            held: Reservation | None,
-            deadline: float,
-            on_progress: ProgressCallback | None,
-            poll_first: bool = False,
-        ) -> GenerationResult: ...
-
+class Batches(ClientParts):
     async def generate_many(
         self,
         prompts: Iterable[str],

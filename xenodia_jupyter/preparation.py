@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import protocol, rules
-from .budget import Budget
+from .client_parts import ClientParts
 from .errors import InvalidRequestError, XenodiaError
 from .references import PreparedReference, prepare_references, reference_from_bytes
 from .rules import ModelInfo
-from .transport import DEFAULT_BASE_URL, Transport
+from .transport import DEFAULT_BASE_URL
 
 log = logging.getLogger("xenodia_jupyter")
 
@@ -53,13 +53,9 @@ class PreparedGeneration:
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class Preparation:
+class Preparation(ClientParts):
     """Discovery, checks and references for `AsyncClient`."""
 
-    base_url: str
-    budget: Budget
-    check_urls: bool
-    _transport: Transport
     _model_info: ModelInfo | None
     _model_lock: asyncio.Lock | None
 

@@ -11,51 +11,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from . import protocol
+from .client_parts import ClientParts
 from .errors import APIConnectionError
 from .protocol import Task
 from .results import GenerationResult, ResultList
 from .store import RECOVERABLE, JournalEntry, JournalState
 
 if TYPE_CHECKING:
-    from .budget import Budget, Reservation
-    from .polling import ProgressCallback
-    from .store import OutputStore
-    from .transport import Transport
+    pass
 
 STALE_SENDING_S = 300.0  # a POST unanswered this long is not in flight any more (request timeout: 120 s)
 
 
-class Recovery:
-    store: OutputStore
-    budget: Budget
-    base_url: str
-    _owner: str
-    _transport: Transport
-
-    if TYPE_CHECKING:
-
-        async def retrieve(
-            self, task_id: str, *, timeout: float | None = None, on_progress: ProgressCallback | None = None
-        ) -> GenerationResult: ...
-
-        def _deadline(self, timeout: float | None) -> float: ...
-
-        async def _finish(
-            self,
-            task: Task,
-            entry: str,
-            *,
-            prompt: str,
-            params: dict[str, Any],
-            held: Reservation | None,
-            deadline: float,
-            on_progress: ProgressCallback | None,
-            poll_first: bool = False,
-        ) -> GenerationResult: ...
-
+class Recovery(ClientParts):
     async def history(self, limit: int | None = None) -> ResultList:
         """Past generations saved in this output folder, newest first."""
         saved = self.store.journal.entries(limit=limit, state=JournalState.SAVED)
