@@ -197,7 +197,7 @@ class Batches(ClientParts):
         if entry is None:
             raise StorageError(f"job item {link}: its journal entry {entry_id} is missing")
         if entry.state == JournalState.SAVED and entry.paths and all(p.exists() for p in entry.paths):
-            return _result_from_entry_lazy(entry)
+            return GenerationResult.from_entry(entry)
         if entry.state == JournalState.REFUSED:
             return await self.submit(request, deadline=deadline, on_progress=on_progress, job_item=link)
         if entry.state == JournalState.FAILED:
@@ -218,10 +218,3 @@ class Batches(ClientParts):
     async def jobs(self) -> JobList:
         """This output folder's jobs, newest first, with their counts and spend."""
         return JobList(self.store.journal.job_summaries())
-
-
-
-def _result_from_entry_lazy(entry: Any) -> GenerationResult:
-    from .client import _result_from_entry
-
-    return _result_from_entry(entry)

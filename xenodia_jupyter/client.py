@@ -31,6 +31,7 @@ from .errors import (
     InvalidRequestError,
     NotFoundError,
     TaskTimeoutError,
+    describe_exception,
 )
 from .loop_thread import LoopThread
 from .named_jobs import JobList
@@ -42,7 +43,7 @@ from .rate_limit import RateLimiter
 from .recovery import Recovery
 from .results import GenerationResult, ResultList
 from .rules import ModelInfo
-from .store import CLAIM_LEASE_S, JournalEntry, JournalState, OutputStore, claim_owner
+from .store import CLAIM_LEASE_S, JournalState, OutputStore, claim_owner
 from .sweeps import Sweep
 from .transport import DEFAULT_BASE_URL, RetryPolicy, Transport
 
@@ -276,7 +277,7 @@ class AsyncClient(Preparation, Batches, Recovery):
         except BaseException as exc:
             # The POST may have been billed: keep whatever task id the answer carried.
             task_id = getattr(exc, "task_id", None)
-            journal.update(entry, state=JournalState.UNKNOWN, error=self._transport.redact(_describe(exc)),
+            journal.update(entry, state=JournalState.UNKNOWN, error=self._transport.redact(describe_exception(exc)),
                            **({"task_id": task_id} if task_id else {}))
             raise
         state = JournalState.SUCCEEDED if task.done and task.state == "success" else JournalState.ACCEPTED
@@ -318,7 +319,7 @@ class AsyncClient(Preparation, Batches, Recovery):
         entry = self.store.journal.find_saved(key)
         if entry is None or not entry.paths or not all(p.exists() for p in entry.paths):
             return None  # never made, or its files were deleted: generate it again
-        return replace(_result_from_entry(entry), cached=True, cost_usd=0.0)
+        return replace(GenerationResult.from_entry(entry), cached=True, cost_usd=0.0)
 
     def _deadline(self, timeout: float | None) -> float:
         return time.monotonic() + (self.timeout if timeout is None else rules.check_seconds(timeout))
@@ -388,7 +389,7 @@ class AsyncClient(Preparation, Batches, Recovery):
                 poll_now=poll_first,
             )
         except (TaskTimeoutError, asyncio.CancelledError, KeyboardInterrupt) as exc:
-            journal.update(entry, error=_describe(exc))
+            journal.update(entry, error=describe_exception(exc))
             raise
         if task.state == "fail":
             reason = {k: self._transport.redact(v) if isinstance(v, str) else v for k, v in task.error.items()}
@@ -461,22 +462,6 @@ class AsyncClient(Preparation, Batches, Recovery):
 _PAID_HINT = "The image is paid for and journaled: xj.recover() downloads it later"
 
 
-def _result_from_entry(entry: JournalEntry) -> GenerationResult:
-    return GenerationResult(
-        prompt=entry.prompt,
-        urls=entry.urls,
-        paths=entry.paths,
-        task_id=entry.task_id,
-        cost_usd=entry.cost_usd,
-        request_id=entry.request_id,
-        aspect_ratio=entry.params.get("aspect_ratio"),
-        resolution=entry.params.get("resolution"),
-        created_at=entry.created_at,
-        journal_id=entry.id,
-        rating=entry.rating,
-    )
-
-
 def interrupted(task_ids: list[str], recover: str) -> KeyboardInterrupt:
     """A KeyboardInterrupt that says, in one line (also in IPython, which shows
     `_render_traceback_` instead of frames), which paid tasks still run and how
@@ -489,11 +474,6 @@ def interrupted(task_ids: list[str], recover: str) -> KeyboardInterrupt:
     error = KeyboardInterrupt(text)
     error._render_traceback_ = lambda: ["\x1b[0;31mKeyboardInterrupt\x1b[0m: " + text]  # type: ignore[attr-defined]
     return error
-
-
-def _describe(exc: BaseException) -> str:
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 # The blocking facade -------------------------------------------------------------------

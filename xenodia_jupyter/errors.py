@@ -381,6 +381,12 @@ def _seconds(value: float) -> str:
     return f"{value:.0f}" if value >= 10 else f"{value:.1f}".removesuffix(".0")
 
 
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message` (or just `Type`), for journal rows and the technical line of a message."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
 def redact(text: str, secret: str | None) -> str:
     """Replace `secret` in `text` (used on anything built from server text)."""
     if secret and secret in text:

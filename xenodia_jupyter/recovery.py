@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from . import protocol
 from .client_parts import ClientParts
-from .errors import APIConnectionError
+from .errors import APIConnectionError, describe_exception
 from .protocol import Task
 from .results import GenerationResult, ResultList
 from .store import RECOVERABLE, JournalEntry, JournalState
@@ -30,7 +30,7 @@ class Recovery(ClientParts):
     async def history(self, limit: int | None = None) -> ResultList:
         """Past generations saved in this output folder, newest first."""
         saved = self.store.journal.entries(limit=limit, state=JournalState.SAVED)
-        return ResultList(_result_from_entry(e) for e in saved if e.paths)
+        return ResultList(GenerationResult.from_entry(e) for e in saved if e.paths)
 
     async def recover(self, *, timeout: float | None = None, concurrency: int = 8) -> ResultList:
         """Finish every journaled generation that was (or may have been) paid for
@@ -60,7 +60,7 @@ class Recovery(ClientParts):
                                               deadline=deadline, on_progress=None)
                 except Exception as exc:  # one odd task never stops the others
                     with contextlib.suppress(Exception):
-                        self.store.journal.update(entry.id, error=self._transport.redact(_describe(exc)))
+                        self.store.journal.update(entry.id, error=self._transport.redact(describe_exception(exc)))
                     return exc
 
         finished = [item for item in await asyncio.gather(*(one(e) for e in entries)) if item is not None]
@@ -82,16 +82,3 @@ class Recovery(ClientParts):
                 self.store.journal.update(e.id, state=JournalState.UNKNOWN, error=message)
                 reports.append(APIConnectionError(message))
         return reports
-
-
-
-def _result_from_entry(entry: JournalEntry) -> GenerationResult:
-    from .client import _result_from_entry as build  # client imports this module: import on use
-
-    return build(entry)
-
-
-def _describe(exc: BaseException) -> str:
-    from .client import _describe as describe
-
-    return describe(exc)

@@ -16,6 +16,8 @@ from .thumbnails import THUMBNAIL_SIZE, make_thumbnail
 if TYPE_CHECKING:
     from PIL import Image
 
+    from .store import JournalEntry
+
 
 @dataclass(eq=False)
 class GenerationResult:
@@ -37,6 +39,23 @@ class GenerationResult:
     rating: int = 0  # 1 starred, -1 rejected in the panel (kept in the journal)
     preview_size: int = field(default=THUMBNAIL_SIZE, repr=False)
     _images: list[Image.Image] | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_entry(cls, entry: JournalEntry) -> GenerationResult:
+        """A saved result as the journal remembers it (history, resumed jobs, the cache)."""
+        return cls(
+            prompt=entry.prompt,
+            urls=entry.urls,
+            paths=entry.paths,
+            task_id=entry.task_id,
+            cost_usd=entry.cost_usd,
+            request_id=entry.request_id,
+            aspect_ratio=entry.params.get("aspect_ratio"),
+            resolution=entry.params.get("resolution"),
+            created_at=entry.created_at,
+            journal_id=entry.id,
+            rating=entry.rating,
+        )
 
     def __post_init__(self) -> None:
         if not self.task_ids and self.task_id:

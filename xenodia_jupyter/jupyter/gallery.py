@@ -182,7 +182,7 @@ class Gallery(widgets.VBox):
             card.set_thumbnail(thumbnail)
 
     def _add_older(self, entries: list[JournalEntry]) -> list[ResultCard]:
-        from ..client import _result_from_entry
+        from ..results import GenerationResult
 
         made = []
         with self._lock:
@@ -190,7 +190,7 @@ class Gallery(widgets.VBox):
             for entry in entries:  # newest first
                 if entry.id in shown or not entry.paths:
                     continue
-                result = _result_from_entry(entry)
+                result = GenerationResult.from_entry(entry)
                 card = self._card(result, b"", entry.rating)
                 self.cards.insert_oldest(card)
                 self.results.insert(0, result)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import html
 
+from ..errors import describe_exception
+
 # Colours -----------------------------------------------------------------------------
 
 ERROR = "#900"  # error text
@@ -54,22 +56,17 @@ def describe(error: BaseException) -> tuple[str, str]:
     return "Something unexpected went wrong.", "The details are below; the panel and the kernel go on working."
 
 
-def _technical(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
-
-
 def error_text(error: BaseException) -> str:
     """The error in plain text: headline, advice, then type and message."""
     headline, advice = describe(error)
-    return "\n".join(line for line in (headline, advice, _technical(error)) if line)
+    return "\n".join(line for line in (headline, advice, describe_exception(error)) if line)
 
 
 def error_html(error: BaseException) -> str:
     """The error as a small red box: headline, advice, then type and message."""
     headline, advice = describe(error)
     technical = (
-        f"<div style='font-size:11px;color:{MUTED};font-family:monospace'>{html.escape(_technical(error))}</div>"
+        f"<div style='font-size:11px;color:{MUTED};font-family:monospace'>{html.escape(describe_exception(error))}</div>"
     )
     return message_html(headline, advice, extra=technical)
 
