@@ -1,11 +1,14 @@
 """The panel's results: a grid of compact cards that reflows with the width,
 a filter (all / starred / not rejected), stars and rejections kept in the
 journal, "load history" (the output folder's saved results, newest first,
-24 at a time), the lightbox and the compare strip.
+24 at a time), the lightbox and the compare strip; above the cards, the
+panel's sweeps as labelled grids (`sweep_grid.py`), newest first.
 
     gallery.add(result, thumbnail)      # a new result: first in the grid
+    gallery.add_sweep(spec)             # a sweep's grid, filled as its cells finish
     gallery.load_history()              # the next 24 older ones, at the end
-    gallery.results                     # newest last
+    gallery.results                     # newest last (a finished sweep's in cell order)
+    gallery.sweeps                      # finished sweeps (`xj.Sweep`), newest last
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ from .compare import CompareStrip
 from .lightbox import Lightbox
 from .markup import CARD_PX, error_html
 from .panel_parts import Background, ResultCard, button, show, tagged
+from .sweep_grid import SweepGrid
 from .widget_list import WidgetList
 
 if TYPE_CHECKING:
     from ..client import AsyncClient
     from ..results import GenerationResult
     from ..store import JournalEntry
+    from ..sweeps import Sweep
+    from .sweep_form import SweepSpec
 
 HISTORY_PAGE = 24
 VIEWS = ("all", "starred", "not rejected")
@@ -59,6 +65,9 @@ class Gallery(widgets.VBox):
         self.results: list[GenerationResult] = []  # newest last
         self.grid = tagged(W.GridBox(layout=L(grid_gap="8px", width="100%")), "xenodia-gallery")
         self.cards: WidgetList[ResultCard] = WidgetList(self.grid, lock, newest_first=True)
+        self.sweep_box = tagged(W.VBox(layout=L(width="100%")), "xenodia-sweeps")
+        self.sweep_grids: WidgetList[SweepGrid] = WidgetList(self.sweep_box, lock, newest_first=True)
+        self.sweeps: list[Sweep] = []  # newest last
         self.filter = tagged(
             W.ToggleButtons(
                 options=list(VIEWS),
@@ -95,6 +104,7 @@ class Gallery(widgets.VBox):
             ),
             self.lightbox,
             self.compare,
+            self.sweep_box,
             self.grid,
         ]
 
@@ -120,6 +130,38 @@ class Gallery(widgets.VBox):
         self.results.append(result)
         self._apply_filter_to(card)
         return card
+
+    # Sweeps -----------------------------------------------------------------------------------
+
+    def add_sweep(self, spec: SweepSpec) -> SweepGrid:
+        """A sweep's grid, first above the cards, with a placeholder per cell."""
+        grid = SweepGrid(spec, self._sweep_card)
+        self.sweep_grids.append(grid)
+        return grid
+
+    def _sweep_card(self, grid: SweepGrid, index: int, result: GenerationResult, thumbnail: bytes) -> ResultCard:
+        def open_card(card: ResultCard) -> None:  # the lightbox's arrows go through this sweep's cells
+            cards = grid.filled_cards()
+            self.lightbox.show_card(cards, cards.index(card) if card in cards else 0)
+
+        return ResultCard(
+            result,
+            thumbnail,
+            name_hint=grid.name_hint(index),
+            on_use=self._on_use,
+            namespace=self._namespace,
+            on_rate=self._rate,
+            on_open=open_card,
+            on_compare=self.compare.toggle,
+        )
+
+    def sweep_ended(self, grid: SweepGrid, sweep: Sweep | None) -> None:
+        """Call under the panel's lock when a sweep has ended: its results join
+        `results` in cell order, then the sweep (None: cancelled) joins `sweeps`."""
+        grid.running = False
+        self.results.extend(grid.ordered_results())
+        if sweep is not None:
+            self.sweeps.append(sweep)
 
     def shown(self) -> list[ResultCard]:
         """The cards the filter shows, in the grid's order (newest first)."""
@@ -201,11 +243,15 @@ class Gallery(widgets.VBox):
     # Clearing ---------------------------------------------------------------------------------
 
     def clear(self) -> None:
-        """Empty the grid (the files and the journal stay); history starts again from the newest."""
+        """Empty the grid and the finished sweeps (the files and the journal stay);
+        history starts again from the newest.  A running sweep's grid stays."""
         with self._lock:
             self.lightbox.close_view()
             self.compare.clear()
             self.cards.clear()
+            for grid in [g for g in self.sweep_grids if not g.running]:
+                self.sweep_grids.discard(grid)
+            self.sweeps.clear()
             self.results.clear()
             self._history_offset = 0
             self.history_button.disabled = False

@@ -8,6 +8,12 @@
     panel.dropzone                     # drop or paste images: reference chips (dropzone.py)
     panel.results_view                 # the gallery: filter, stars, history, lightbox, compare (gallery.py)
 
+    panel.sweep_toggle.value = True    # sweep one word of the prompt (sweep_form.py)
+    panel.sweep_axis.value = "style = ink wash, origami"
+    panel.prompt.value = "A fox in {style}"
+    panel.generate_button.click()      # one call per cell; a labelled grid in the gallery
+    panel.sweeps, panel.last_sweep     # finished sweeps (`xj.Sweep`); their results join `results`
+
 Generation runs on the kernel's engine thread (`engine.spawn`), so several
 jobs run at once, the kernel stays free for other cells, and jobs go on while
 another cell sleeps or computes; they only set widget traits, which ipykernel
@@ -37,17 +43,20 @@ import ipywidgets as widgets
 from .. import rules
 from ..errors import InvalidRequestError
 from ..results import GenerationResult
-from . import markup
+from . import markup, sweep_markup
 from .choices import Choices
 from .gallery import Gallery
-from .markup import CARD_PX, error_html
-from .panel_parts import Background, JobRow, button, close_tree, tagged
+from .markup import error_html
+from .panel_parts import Background, JobRow, button, card_thumbnail, close_tree, rereadable, tagged
 from .reference_picker import Namespace, ReferencePicker
+from .sweep_form import SweepForm, SweepSpec
+from .sweep_grid import GridProgress, SweepGrid
 from .widget_list import WidgetList
 
 if TYPE_CHECKING:
     from ..client import AsyncClient
     from ..protocol import Task
+    from ..sweeps import Sweep
     from .settings import XenodiaSettings
 
 __all__ = ["Panel"]
@@ -109,6 +118,9 @@ class Panel(widgets.VBox):
         self.style_sheet = W.HTML(markup.panel_style_html(), layout=L(display="none"))
         self.title = W.HTML(markup.title_html("Xenodia · gpt-image-2", "generation runs in the background; the kernel stays free"))
         self.prompt = tagged(W.Textarea(placeholder="Describe the image…", rows=3, layout=L(width="auto")), "xenodia-prompt")
+        self.sweep_form = SweepForm(on_change=self._refresh_price)
+        self.sweep_toggle, self.sweep_axis = self.sweep_form.toggle, self.sweep_form.axis
+        self.prompt.observe(lambda _c: self._prompt_changed(), "value")
         self.choices = Choices(
             aspect_ratio=self.settings.aspect_ratio,
             resolution=self.settings.resolution,
@@ -135,6 +147,7 @@ class Panel(widgets.VBox):
             lock=self._lock,
         )
         self.results = self.results_view.results  # the same list: newest last
+        self.sweeps = self.results_view.sweeps  # the same list: newest last
         self.gallery, self.cards = self.results_view.grid, self.results_view.cards
         self.clear_button = self.results_view.clear_button
         self.clear_button.on_click(lambda _b: self._guard(self.clear))
@@ -144,7 +157,8 @@ class Panel(widgets.VBox):
             self.style_sheet,
             self.title,
             self.prompt,
-            W.HBox([self.choices, self.generate_button], **row),  # two lines under ~600 px
+            self.sweep_form,
+            W.HBox([self.choices, self.sweep_toggle, self.generate_button], **row),  # two lines under ~600 px
             self.price,
             self.picker,
             self.message,
@@ -172,7 +186,23 @@ class Panel(widgets.VBox):
         limit = budget.limit_usd if budget is not None else self.client.budget_usd
         running = sum(job.running for job in self.jobs)
         price = self.choices.info.price_usd_for(self.resolution.value)
-        self.price.value = markup.price_html(price, spent, limit, running)
+        if not self.sweep_form.active:
+            self.generate_button.description = "Generate"
+            self.price.value = markup.price_html(price, spent, limit, running)
+            return
+        spec = self._sweep_spec()
+        self.generate_button.description = f"Generate {spec.cells}" if spec is not None else "Generate"
+        self.price.value = sweep_markup.price_html(spec, price, spent, limit, running)
+
+    def _prompt_changed(self) -> None:
+        if self.sweep_form.active:  # the prompt is the sweep's template: check it again
+            self._refresh_price()
+
+    def _sweep_spec(self, *, strict: bool = False) -> SweepSpec | None:
+        """The sweep as the fields now say (the note under the axis says what is wrong)."""
+        return self.sweep_form.refresh(
+            self.prompt.value, self.aspect_ratio.value, self.resolution.value, self.choices.info, strict=strict
+        )
 
     # References ---------------------------------------------------------------------------
 
@@ -193,6 +223,9 @@ class Panel(widgets.VBox):
     # Generating ----------------------------------------------------------------------------------
 
     def _generate(self) -> None:
+        if self.sweep_form.active:
+            self._generate_sweep()
+            return
         prompt = self.prompt.value
         aspect, resolution = self.aspect_ratio.value, self.resolution.value
         try:
@@ -222,7 +255,7 @@ class Panel(widgets.VBox):
             deadline = time.monotonic() + self.timeout
             result = await self.client.submit(request, deadline=deadline, on_progress=report)
             job.note("saving preview…")
-            thumbnail = await asyncio.to_thread(_safe_thumbnail, result)
+            thumbnail = await asyncio.to_thread(card_thumbnail, result)
         except asyncio.CancelledError:
             self._unless_closed(job.cancelled)
             raise
@@ -248,6 +281,61 @@ class Panel(widgets.VBox):
     def last(self) -> GenerationResult | None:
         """The newest result."""
         return self.results[-1] if self.results else None
+
+    # Sweeping ------------------------------------------------------------------------------------
+
+    def _generate_sweep(self) -> None:
+        """Check the sweep (a problem is shown under the axis field; nothing is
+        sent), show its grid of placeholders, and run it in the background."""
+        spec = self._sweep_spec(strict=True)
+        if spec is None:
+            return
+        self._say("")
+        job = JobRow(spec.template, f"sweep · {spec.cells} cells · {spec.resolution}", self._dismiss)
+        with self._lock:  # the job cannot end (and be dismissed) before it is listed
+            grid = self.results_view.add_sweep(spec)
+            self.jobs.append(job)
+            job.task = self._start(self._run_sweep(job, grid, rereadable(list(self.picker.chips))))
+        self._refresh_price()
+
+    async def _run_sweep(self, job: JobRow, grid: SweepGrid, references: list[Any]) -> None:
+        """`client.sweep` on the engine, as one batch: every cell checked (rules,
+        budget) before anything is sent; cells fill in as they finish."""
+        progress = GridProgress(grid, job, on_change=self._refresh_price)
+        spec = grid.spec
+        try:
+            sweep = await self.client.sweep(
+                spec.template, references=references or None, timeout=self.timeout, progress=progress, **spec.options()
+            )
+            await progress.settle()
+            await grid.complete(sweep)
+        except asyncio.CancelledError:
+            self._end_sweep(grid, None, functools.partial(_sweep_cancelled, job, grid))
+            raise
+        except Exception as exc:
+            self._end_sweep(grid, None, functools.partial(self._sweep_failed, job, grid, exc, progress.started_any))
+            return
+        self._end_sweep(grid, sweep, lambda: self.jobs.discard(job))
+
+    def _sweep_failed(self, job: JobRow, grid: SweepGrid, error: BaseException, sent: bool) -> None:
+        job.failed(error)
+        if sent:
+            grid.stop("not done")
+        else:  # refused before sending (a rule, the budget): the placeholders go
+            self.results_view.sweep_grids.discard(grid)
+
+    def _end_sweep(self, grid: SweepGrid, sweep: Sweep | None, show: Callable[[], Any]) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            show()
+            self.results_view.sweep_ended(grid, sweep)  # `sweeps` last: code that waits on it finds the rest done
+        self._refresh_price()
+
+    @property
+    def last_sweep(self) -> Sweep | None:
+        """The newest finished sweep: `xj.Sweep` (its grid, `.cell(...)`, `.to_pandas()`)."""
+        return self.sweeps[-1] if self.sweeps else None
 
     def _dismiss(self, job: JobRow) -> None:
         self.jobs.discard(job)
@@ -317,7 +405,8 @@ class Panel(widgets.VBox):
             self._spawn(_close_after(running, self.client))
 
     def __repr__(self) -> str:
-        return f"<xenodia Panel: {len(self.results)} result(s), {sum(j.running for j in self.jobs)} running>"
+        sweeps = f", {len(self.sweeps)} sweep(s)" if self.sweeps else ""
+        return f"<xenodia Panel: {len(self.results)} result(s){sweeps}, {sum(j.running for j in self.jobs)} running>"
 
 
 def _make_client(client: AsyncClient | None, output_dir: str | None, budget_usd: float | None) -> tuple[AsyncClient, bool]:
@@ -339,6 +428,11 @@ async def _close_after(jobs: list[Background], client: AsyncClient) -> None:
     await client.aclose()
 
 
+def _sweep_cancelled(job: JobRow, grid: SweepGrid) -> None:
+    job.cancelled()
+    grid.stop("cancelled")
+
+
 def _engine_spawn(coro: Coroutine[Any, Any, Any]) -> Background:
     from .engine import spawn
 
@@ -356,10 +450,3 @@ def _shell() -> Any:
 def _ipython_namespace() -> dict[str, Any] | None:
     shell = _shell()
     return shell.user_ns if shell is not None else None
-
-
-def _safe_thumbnail(result: GenerationResult) -> bytes:
-    try:
-        return result.thumbnail(0, CARD_PX)
-    except Exception:
-        return b""

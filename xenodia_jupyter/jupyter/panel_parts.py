@@ -92,6 +92,14 @@ def _image_shaped(array: Any) -> bool:
     return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4))
 
 
+def card_thumbnail(result: GenerationResult) -> bytes:
+    """The JPEG a gallery card shows for `result` (b"" when its file cannot be read)."""
+    try:
+        return result.thumbnail(0, CARD_PX)
+    except Exception:
+        return b""
+
+
 def snapshot(value: Any) -> Any:
     """A copy of a NumPy array, so that editing it in place later does not change
     what was picked.  (PIL images are kept as they are: a copy would lose the
@@ -159,6 +167,23 @@ class ReferenceChip:
 
     def close(self) -> None:
         close_tree(self.box)
+
+
+class Upload:
+    """An uploaded file as a reference that can be read any number of times:
+    `__xenodia_references__()` gives a new named stream on every call.  (A
+    sweep prepares its references once per aspect ratio; a stream reads once.)"""
+
+    def __init__(self, chip: ReferenceChip) -> None:
+        self.chip = chip
+
+    def __xenodia_references__(self) -> list[Any]:
+        return [self.chip.value()]
+
+
+def rereadable(chips: list[ReferenceChip]) -> list[Any]:
+    """What the chips send, with each upload as an `Upload`."""
+    return [Upload(chip) if chip.kind == "upload" else chip.value() for chip in chips]
 
 
 # Jobs --------------------------------------------------------------------------------------------
