@@ -3,6 +3,16 @@ batch, shown as a labelled grid with failures in place, and a table."""
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 import xenodia_jupyter as xj
@@ -58,3 +68,59 @@ def test_axes_from_the_magics_words() -> None:
     with pytest.raises(xj.InvalidRequestError, match="name=value1,value2"):
         split_axis("nothing")
     assert plan_sweep("{a}{b}", {"a": [1, 2], "b": ["x"]}).prompts == ["1x", "2x"]
+
+
+# 12 animals x 10 styles: 120 cells, 20 in flight at once.
+SWEEP_SCRIPT = """
+import json
+import xenodia_jupyter as xj
+client = xj.Client(trust_idempotency=True)
+grid = client.sweep(
+    "A {animal} in {style}",
+    animal=[f"animal {i}" for i in range(12)],
+    style=[f"style {j}" for j in range(10)],
+    job="killed-sweep", concurrency=20, timeout=120, progress=False,
+)
+page = grid._repr_html_()
+print(json.dumps({
+    "cells": len(grid.plan.cells),
+    "saved": sum(isinstance(r, xj.GenerationResult) for r in grid.results),
+    "in_order": [getattr(r, "prompt", repr(r)) for r in grid.results] == grid.plan.prompts,
+    "pictures": page.count("data:image/jpeg;base64,"),
+    "failed": page.count("xenodia-failed"),
+    "corner": getattr(grid.cell(animal="animal 11", style="style 9"), "prompt", None),
+    "paths": sorted(str(p) for r in grid.results for p in getattr(r, "paths", [])),
+}))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_a_sweep_killed_midway_resumes_with_every_cell_billed_once(
+    make_emulator: Callable[..., Emulator], tmp_path: Path
+) -> None:
+    emu = make_emulator(latency=0.3)
+    env = {
+        **os.environ,
+        "XENODIA_API_KEY": emu.api_key,
+        "XENODIA_BASE_URL": emu.base_url,
+        "XENODIA_OUTPUT_DIR": str(tmp_path / "out"),
+    }
+    script = tmp_path / "sweep.py"
+    script.write_text(textwrap.dedent(SWEEP_SCRIPT))
+    first = subprocess.Popen([sys.executable, str(script)], env=env, stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while emu.stats.billed_calls < 40 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    assert 0 < emu.stats.billed_calls < 120, "the kill did not land mid-sweep"
+    second = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=200)
+    assert second.returncode == 0, second.stderr[-2000:]
+    summary = json.loads(second.stdout)
+    assert (summary["cells"], summary["saved"], summary["in_order"]) == (120, 120, True)
+    assert (summary["pictures"], summary["failed"]) == (120, 0)  # the grid is complete
+    assert summary["corner"] == "A animal 11 in style 9"
+    assert emu.stats.billed_calls == 120  # no cell billed twice
+    saved = sorted(str(p) for p in (tmp_path / "out").glob("*.png"))
+    assert len(saved) == 120 and summary["paths"] == saved
