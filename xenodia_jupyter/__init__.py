@@ -151,13 +151,15 @@ def generate_many(
     on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
     progress: bool | None = None,
     timeout: float | None = None,
+    executor: Any = None,
     **common: Any,
 ) -> ResultList:
     """One generation per prompt, `concurrency` at once, results in input order;
-    failed items hold their `XenodiaError`.  See `Client.generate_many`."""
+    failed items hold their `XenodiaError`.  `executor=dask_client` runs it on
+    a Dask cluster.  See `Client.generate_many`."""
     return default_client().generate_many(
         prompts, concurrency, references=references, job=job, on_result=on_result, progress=progress,
-        timeout=timeout, **common
+        timeout=timeout, executor=executor, **common
     )
 
 

@@ -39,6 +39,21 @@ EXTRAS: dict[str, tuple[str, tuple[Requirement, ...]]] = {
             Requirement("httptools", ("httptools",), needed=False),  # uvicorn falls back to h11
         ),
     ),
+    "storage": (
+        "output_dir on remote storage (s3://, gs://, ... through fsspec)",
+        (
+            Requirement("fsspec", ("fsspec",)),
+            Requirement("universal_pathlib", ("upath",)),
+        ),
+    ),
+    "cluster": (
+        "generate_many(executor=dask_client): jobs on a Dask cluster",
+        (
+            Requirement("distributed", ("distributed",)),
+            Requirement("fsspec", ("fsspec",)),
+            Requirement("universal_pathlib", ("upath",)),
+        ),
+    ),
     "data": (
         "ResultList.to_pandas() and to_parquet()",
         (

@@ -42,6 +42,7 @@ class Batches(ClientParts):
         progress: bool | BatchProgress | None = None,
         timeout: float | None = None,
         cache: bool | None = None,
+        executor: Any = None,
         **common: Any,
     ) -> ResultList:
         """Generate one call per prompt, at most `concurrency` at once.
@@ -56,7 +57,15 @@ class Batches(ClientParts):
         and saved, and only items never sent are sent (see `named_jobs.py`).
 
         `progress`: a bar with counts, spend, rate and ETA (default: in a kernel).
+
+        `executor`: a Dask `distributed.Client`; the items run on its workers in
+        partitions, with the journal, the in-flight cap and the pace kept here
+        (see `cluster.py`).  `concurrency` is then per partition.
         """
+        if executor is not None:
+            from .cluster import check_executor
+
+            check_executor(executor)
         if isinstance(prompts, (str, bytes)):
             raise InvalidRequestError("prompts", "must be a list of prompts, not one string (wrap it: [prompt])")
         prompt_list = list(prompts)
@@ -74,7 +83,7 @@ class Batches(ClientParts):
         requests = [replace(template, prompt=prompt) for prompt in prompt_list]
         return await self.run_batch(
             requests, concurrency, job=job, on_result=on_result, on_progress=on_progress, progress=progress,
-            timeout=timeout, cache=cache,
+            timeout=timeout, cache=cache, executor=executor,
         )
 
     async def run_batch(
@@ -88,11 +97,24 @@ class Batches(ClientParts):
         progress: bool | BatchProgress | None = None,
         timeout: float | None = None,
         cache: bool | None = None,
+        executor: Any = None,
     ) -> ResultList:
         """Send prepared requests as one batch (what `generate_many` and
         `sweep` do once their requests are checked): at most `concurrency` at
         once, results in order, the whole batch checked against the budget
         first, resumable as a named `job`."""
+        if executor is not None:
+            from .cluster import run_on_cluster
+
+            on_cluster = progress if isinstance(progress, BatchProgress) else make_progress(progress, len(requests))
+            try:
+                return await run_on_cluster(
+                    self, requests, executor, concurrency=concurrency, job=job, progress=on_cluster,  # type: ignore[arg-type]
+                    timeout=timeout, cache=cache, on_result=on_result,
+                )
+            finally:
+                if on_cluster is not None:
+                    on_cluster.close()
         entries: list[str | None] = [None] * len(requests)
         if job is not None:
             entries = plan_job(self.store.journal, job, [r.request_key() for r in requests])
@@ -203,7 +225,7 @@ class Batches(ClientParts):
         if entry.state == JournalState.FAILED:
             raise GenerationFailedError(entry.task_id or "", {"message": entry.error or "failed"})
         if entry.task_id or entry.urls:
-            if not self.store.journal.claim(entry.id, self._owner):
+            if not await self._claim(entry.id):
                 raise InvalidRequestError("job", f"item {link}: its task is being finished by another client right now")
             task = Task(task_id=entry.task_id, state="success" if not entry.task_id else "unknown", urls=entry.urls)
             return await self._finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,

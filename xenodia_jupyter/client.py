@@ -251,10 +251,12 @@ class AsyncClient(Preparation, Batches, Recovery):
         journal = self.store.journal
         held = self.budget.reserve(request.price_usd)
         try:
-            if resend_entry is not None and journal.claim(resend_entry, self._owner):
+            if resend_entry is not None:
+                if not await self._claim(resend_entry):  # a new entry here would be a second charge
+                    raise InvalidRequestError("job", "this item is being sent by another client or process right now")
                 entry = resend_entry  # the same entry, so the same Idempotency-Key
             else:
-                entry = journal.begin(
+                entry = await self._begin(
                     base_url=self.base_url,
                     prompt=request.prompt,
                     params=request.params,
@@ -314,6 +316,16 @@ class AsyncClient(Preparation, Batches, Recovery):
                                   on_progress=on_progress, poll_first=True)
 
     # Steps of a generation ----------------------------------------------------------
+
+    async def _begin(self, **row: Any) -> str:
+        """Journal a generation before its POST (`Journal.begin`); nothing is sent
+        unless this returns.  A cluster worker's client overrides it to have the
+        driver journal the row (cluster_worker.py)."""
+        return self.store.journal.begin(**row)
+
+    async def _claim(self, entry: str) -> bool:
+        """Take the right to finish a journaled generation (`Journal.claim`)."""
+        return self.store.journal.claim(entry, self._owner)
 
     def _cached(self, key: str) -> GenerationResult | None:
         entry = self.store.journal.find_saved(key)
@@ -667,11 +679,13 @@ class Client:
         progress: bool | BatchProgress | None = None,
         timeout: float | None = None,
         cache: bool | None = None,
+        executor: Any = None,
         **common: Any,
     ) -> ResultList:
         """One call per prompt, at most `concurrency` at once, results in input
         order; a failed item holds its `XenodiaError`.  `common` (aspect_ratio,
-        resolution, ...) applies to every prompt."""
+        resolution, ...) applies to every prompt.  `executor`: a Dask
+        `distributed.Client` runs the job on its cluster (see cluster.py)."""
         if not isinstance(prompts, (str, bytes)) and not isinstance(progress, BatchProgress):
             prompts = list(prompts)  # the display is made here, in the caller's (the cell's) thread
             progress = make_progress(progress, len(prompts)) or False
@@ -686,6 +700,7 @@ class Client:
                 progress=progress,
                 timeout=timeout,
                 cache=cache,
+                executor=executor,
                 **common,
             )
         )

@@ -53,6 +53,10 @@ class ClientParts:
 
         def _deadline(self, timeout: float | None) -> float: ...
 
+        async def _claim(self, entry: str) -> bool: ...
+
+        def _cached(self, key: str) -> GenerationResult | None: ...
+
         async def _finish(
             self,
             task: Task,

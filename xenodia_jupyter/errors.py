@@ -48,6 +48,18 @@ class XenodiaError(Exception):
         """What to do next."""
         return "The details are below."
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Rebuilt from its fields, not by calling __init__ again with `args` (the
+        # subclasses take other arguments): errors travel back from cluster workers.
+        return _rebuild, (type(self), self.args, self.__dict__)
+
+
+def _rebuild(cls: type[XenodiaError], args: tuple[Any, ...], fields: dict[str, Any]) -> XenodiaError:
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(fields)
+    return error
+
 
 def _recover_note(task_id: str | None) -> str:
     """For a task the server holds, maybe paid for but not saved here."""

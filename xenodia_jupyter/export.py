@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .store import stored_path
+
 if TYPE_CHECKING:
     from .results import GenerationResult
 
@@ -99,7 +101,8 @@ def _with_image(row: dict[str, Any], embed: bool) -> dict[str, Any]:
     path = row["path"]
     if not path:
         return {"image": None, **row}  # a failed item: its row, no image
-    return {"image": {"bytes": Path(path).read_bytes() if embed else None, "path": Path(path).name}, **row}
+    stored = stored_path(path)
+    return {"image": {"bytes": stored.read_bytes() if embed else None, "path": stored.name}, **row}
 
 
 def _schema(pyarrow: Any) -> Any:
@@ -112,10 +115,10 @@ def _schema(pyarrow: Any) -> Any:
 
 
 def _size(path: Path) -> tuple[int | None, int | None]:
-    from PIL import Image
+    from .stored_files import open_image
 
     try:
-        with Image.open(path) as image:  # the header only
+        with open_image(path) as image:  # the header only (of a local file)
             return image.size
     except OSError:
         return None, None

@@ -22,6 +22,7 @@ class BatchProgress:
         self.total = total
         self.done = self.failed = self.running = self.cached = 0
         self.spent_usd = 0.0
+        self.note = ""  # said after the counts (a cluster job: what each worker saved)
         self.started = time.monotonic()
         self._lock = threading.Lock()
 
@@ -54,6 +55,8 @@ class BatchProgress:
             left = self.total - finished
             if left:
                 bits.append(f"ETA {left / rate:.0f} s")
+        if self.note:
+            bits.append(self.note)
         return " · ".join(bits)
 
     def show(self) -> None:

@@ -31,26 +31,32 @@ class RateLimiter:
         self.interval_s = 60.0 / max_requests_per_minute if max_requests_per_minute else 0.0
         self.paused_until = 0.0  # time.monotonic(): the server asked everyone to wait until then
         self._next = 0.0
-        self._lock: asyncio.Lock | None = None
 
     async def turn(self, deadline: float | None) -> None:
         """Wait for this POST's turn.  A turn after the caller's deadline ends
         the call now, with nothing sent."""
-        if self._lock is None:
-            self._lock = asyncio.Lock()
-        async with self._lock:
-            now = time.monotonic()
-            start = max(now, self._next, self.paused_until)
-            if deadline is not None and start > deadline:
-                raise RateLimitError(
-                    "the client's own rate limit (or the server's Retry-After) leaves no turn before the "
-                    "deadline; nothing was sent",
-                    status_code=429,
-                    retry_after=start - now,
-                )
-            self._next = start + self.interval_s
-        if start > now:
-            await asyncio.sleep(start - now)
+        now = time.monotonic()
+        wait = self.take_turn(None if deadline is None else deadline - now)
+        if wait is None:
+            raise RateLimitError(
+                "the client's own rate limit (or the server's Retry-After) leaves no turn before the "
+                "deadline; nothing was sent",
+                status_code=429,
+                retry_after=max(self._next, self.paused_until) - now,
+            )
+        if wait > 0:
+            await asyncio.sleep(wait)
+
+    def take_turn(self, within: float | None) -> float | None:
+        """Book the next turn: the seconds to wait for it, or None (nothing booked)
+        when it comes later than `within` seconds from now.  (A cluster job's
+        driver books its workers' turns with this.)"""
+        now = time.monotonic()
+        start = max(now, self._next, self.paused_until)
+        if within is not None and start - now > within:
+            return None
+        self._next = start + self.interval_s
+        return start - now
 
     async def paused(self) -> None:
         """Wait out a pause the server asked for (polls call this)."""

@@ -66,11 +66,11 @@ class GenerationResult:
         """The images as PIL objects.  Opening reads only the file header; pixels
         are decoded when first used."""
         if self._images is None:
-            from PIL import Image
 
+            from .stored_files import open_image
             from .thumbnails import check_pixels
 
-            images: list[Image.Image] = [Image.open(p) for p in self.paths]
+            images: list[Image.Image] = [open_image(p) for p in self.paths]
             for image, path in zip(images, self.paths, strict=True):
                 check_pixels(image, path)
             self._images = images
@@ -133,9 +133,9 @@ class GenerationResult:
 
 
 def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image
+    from .stored_files import open_image
 
-    with Image.open(path) as im:  # reads the header only, and closes the file
+    with open_image(path) as im:  # reads the header only, and closes the file
         return im.size
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from . import rules
 from .errors import APIResponseError, StorageError
@@ -392,6 +393,18 @@ class Journal:
         items = self._select("SELECT item_key, entry_id FROM job_items WHERE job = ? ORDER BY idx", [name])
         return rows[0][0], [(row[0], row[1]) for row in items]
 
+    def job_entries(self, name: str, indices: list[int]) -> dict[int, str | None]:
+        """The journal entry of some items of a job (None: never sent)."""
+        found: dict[int, str | None] = {}
+        for start in range(0, len(indices), 500):  # SQLite caps the number of parameters
+            chunk = indices[start : start + 500]
+            rows = self._select(
+                f"SELECT idx, entry_id FROM job_items WHERE job = ? AND idx IN ({', '.join('?' * len(chunk))})",
+                [name, *chunk],
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
+
     def create_job(self, name: str, fingerprint: str, item_keys: list[str]) -> None:
         """Journal a job as a whole before its first POST."""
         with self._tx(durable=True) as conn:
@@ -493,7 +506,7 @@ def _entry(row: sqlite3.Row) -> JournalEntry:
         task_id=row["task_id"],
         request_id=row["request_id"],
         urls=load(row["urls"]),
-        paths=[Path(p) for p in load(row["paths"])],
+        paths=[stored_path(p) for p in load(row["paths"])],
         cost_usd=row["cost_usd"],
         error=row["error"],
         server_state=row["server_state"],
@@ -501,12 +514,38 @@ def _entry(row: sqlite3.Row) -> JournalEntry:
     )
 
 
-class OutputStore:
-    """An output folder: image files, their JSON side files, and the journal."""
+def output_location(root: str | os.PathLike[str] | None) -> tuple[Path, str | None]:
+    """Where an `output_dir` puts things: (the local folder, the fsspec URL of
+    remote storage or None).  With remote storage (`s3://...`) the images go
+    there and the journal stays in the local folder, on this machine's disk:
+    SQLite needs a real file system, and a journal is only worth keeping where
+    the process that sends the POSTs can write it before each one."""
+    if root is None:
+        return default_output_dir(), None
+    text = os.fspath(root)
+    protocol, sep, rest = text.partition("://")
+    if not sep:
+        return Path(text), None
+    if protocol in ("file", "local"):
+        return Path(urlsplit(text).path if protocol == "file" else rest), None
+    return default_output_dir(), text.rstrip("/")
 
-    def __init__(self, root: str | os.PathLike[str] | None = None) -> None:
-        self.root = Path(root) if root is not None else default_output_dir()
-        self.journal = Journal(self.root / JOURNAL_NAME)
+
+class OutputStore:
+    """An output folder: image files, their JSON side files, and the journal.
+
+    `root` may be an fsspec URL (`s3://bucket/run`, `gs://...`): images and side
+    files are then written there (the `[storage]` extra), and the journal is kept
+    locally (see `output_location`).  Another process may pass its own `journal`
+    (a cluster worker reports to the driver's)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, journal: Journal | None = None) -> None:
+        self.root, self.remote = output_location(root)
+        if self.remote is not None:
+            from . import stored_files
+
+            stored_files.check_remote(self.remote)
+        self.journal = journal if journal is not None else Journal(self.root / JOURNAL_NAME)
 
     def save_result(self, data: bytes, *, url: str, prompt: str, index: int, facts: dict[str, Any]) -> Path:
         """Check a downloaded result (a whole image of an accepted type) and save
@@ -541,13 +580,29 @@ class OutputStore:
 
     def save_image(self, data: bytes, mime: str, *, stem: str, meta: dict[str, Any]) -> Path:
         """Write `data` atomically as `<root>/<stem><ext>` and `meta` beside it."""
+        name = f"{_safe_stem(stem)}{_EXTENSIONS.get(mime, '.png')}"
+        if self.remote is not None:
+            from . import stored_files
+
+            return stored_files.write_remote(self.remote, name, data, json.dumps(meta, indent=2, default=str).encode())
         self.root.mkdir(parents=True, exist_ok=True)
-        path = self.root / f"{_safe_stem(stem)}{_EXTENSIONS.get(mime, '.png')}"
+        path = self.root / name
         # Only the image is flushed to the disk before the journal says "saved": the
         # side file repeats what the journal holds, so it is not worth a second fsync.
         _atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode(), durable=False)
         _atomic_write(path, data)
         return path
+
+
+def stored_path(text: str) -> Path:
+    """A saved file's path as the journal keeps it: a local `Path`, or for remote
+    storage a `upath.UPath` (the same methods that we use: exists, name, open,
+    read_bytes)."""
+    if "://" not in text:
+        return Path(text)
+    from . import stored_files
+
+    return stored_files.remote_path(text)
 
 
 def _safe_stem(stem: str) -> str:

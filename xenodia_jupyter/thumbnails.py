@@ -67,6 +67,8 @@ def make_thumbnail(path: str | os.PathLike[str], size: int = THUMBNAIL_SIZE) -> 
     beside the image (`.thumb.jpg`): a 4K PNG must be decoded whole (PNG has no
     `draft`), which is worth doing once per image, not on every display.
     Nothing is made ahead of time, so a script that never displays pays nothing."""
+    if not isinstance(path, (str, os.PathLike)):  # on remote storage: nothing is kept beside it
+        return jpeg_thumbnail(path.read_bytes(), size)
     cached = thumbnail_path(path)
     if size == THUMBNAIL_SIZE and cached.exists() and cached.stat().st_mtime >= os.stat(path).st_mtime:
         return cached.read_bytes()

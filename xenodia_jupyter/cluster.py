@@ -1,0 +1,324 @@
+"""A batch job on a Dask cluster: `generate_many(..., executor=dask_client)`.
+
+The driver (the notebook's process) keeps the journal, as for a local job, on
+its own disk.  It plans the job, answers what it can from the journal (saved
+items, the cache), and hands the rest to the cluster in partitions.  Each
+partition runs on a worker with its own `AsyncClient` (cluster_worker.py),
+which writes the images to `output_dir` (shared storage: any fsspec URL) and
+asks the driver, over `distributed.Queue`s on the scheduler
+(cluster_link.py), for everything that must hold for the whole job:
+
+- "journaled before sent": a worker's POST waits for the driver to write its
+  journal row (durably) and answer; a worker that dies after that leaves a row
+  the driver knows of, with the task id as soon as the worker told it;
+- one in-flight cap (`max_in_flight`, counted from a row's POST until it is
+  saved, failed or refused) and one pace (`max_requests_per_minute`, and any
+  server `Retry-After`) for all workers: the driver books every POST's turn;
+- exactly once: Dask runs a lost worker's partition again; the new run starts
+  by asking the driver what the journal holds for its items, and resumes them
+  as a local job resumes (poll a task id; a POST whose fate is unknown is sent
+  again only with its Idempotency-Key, when keys are trusted).  A run of a
+  partition that was replaced is fenced off: the driver refuses its POSTs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from ._extras import require
+from .budget import Reservation
+from .cluster_link import DriverQueues
+from .cluster_worker import PartitionSpec, Secret, run_partition
+from .errors import GenerationFailedError, InvalidRequestError, StorageError
+from .named_jobs import plan_job
+from .results import GenerationResult, ResultList
+from .store import JournalEntry, JournalState
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from .client import AsyncClient
+    from .preparation import PreparedGeneration
+    from .progress import BatchProgress
+
+log = logging.getLogger("xenodia_jupyter")
+
+PARTITION_ITEMS = 100  # at most this many items per partition: a lost worker's redo stays small
+_ENDED = frozenset({JournalState.SAVED, JournalState.FAILED, JournalState.REFUSED, JournalState.UNKNOWN})
+
+
+def check_executor(executor: object) -> None:
+    require("cluster", "generate_many(executor=...)")
+    import distributed
+
+    if not isinstance(executor, distributed.Client):
+        raise InvalidRequestError(
+            "executor", f"must be a dask distributed.Client (or None for this process), not {type(executor).__name__}"
+        )
+    if executor.status != "running":
+        raise InvalidRequestError("executor", f"the Dask client is {executor.status}, not running")
+
+
+async def run_on_cluster(
+    client: AsyncClient,
+    requests: list[PreparedGeneration],
+    executor: Any,
+    *,
+    concurrency: int,
+    job: str | None,
+    progress: BatchProgress | None,
+    timeout: float | None,
+    cache: bool | None,
+    on_result: Callable[[int, GenerationResult | Exception], Any] | None,
+) -> ResultList:
+    check_executor(executor)
+    client._require_key()
+    name = job if job is not None else f"cluster-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    journal = client.store.journal
+    keys = [r.request_key() for r in requests]
+    entries = plan_job(journal, name, keys)
+    client.budget.check(sum(r.price_usd for r, e in zip(requests, entries, strict=True) if e is None))
+    results: list[GenerationResult | Exception | None] = [None] * len(requests)
+
+    def settle(index: int, item: GenerationResult | Exception) -> None:
+        results[index] = item
+        if on_result is not None:
+            on_result(index, item)
+
+    pending: list[int] = []
+    use_cache = client.cache if cache is None else cache
+    for index, entry_id in enumerate(entries):
+        known = journal.entry(entry_id) if entry_id is not None else None
+        if known is not None and known.state == JournalState.SAVED and known.paths and all(p.exists() for p in known.paths):
+            done: GenerationResult | Exception = GenerationResult.from_entry(known)
+        elif known is not None and known.state == JournalState.FAILED:
+            done = GenerationFailedError(known.task_id or "", {"message": known.error or "failed"})
+        elif known is None and use_cache and (hit := client._cached(keys[index])) is not None:
+            done = hit
+        else:
+            pending.append(index)
+            continue
+        settle(index, done)
+        if progress is not None:
+            progress.item_finished(done)
+    if pending:
+        await _dispatch(client, requests, pending, executor, name, concurrency, timeout, progress, settle)
+    batch = ResultList(results)
+    batch.job = name
+    return batch
+
+
+async def _dispatch(
+    client: AsyncClient,
+    requests: list[PreparedGeneration],
+    pending: list[int],
+    executor: Any,
+    job: str,
+    concurrency: int,
+    timeout: float | None,
+    progress: BatchProgress | None,
+    settle: Callable[[int, GenerationResult | Exception], None],
+) -> None:
+    import distributed
+
+    dask = await distributed.Client(
+        executor.scheduler.address, asynchronous=True, security=executor.security, set_as_default=False
+    )
+    run = uuid.uuid4().hex[:12]
+    queues = DriverQueues(dask, f"xenodia-{run}")
+    workers = len(await dask.ncores())
+    size = min(PARTITION_ITEMS, max(1, -(-len(pending) // max(1, 2 * workers))))  # two per worker, or more
+    parts = [pending[i : i + size] for i in range(0, len(pending), size)]
+    specs = [
+        PartitionSpec(
+            requests_queue=f"xenodia-{run}",
+            partition=number,
+            job=job,
+            items=[(i, requests[i]) for i in part],
+            base_url=client.base_url,
+            api_key=Secret(client._transport._secret),
+            output_dir=client.store.remote or str(client.store.root.resolve()),
+            concurrency=concurrency,
+            timeout_s=client.timeout if timeout is None else timeout,
+            request_timeout=client._transport.http.timeout.read or 120.0,
+            max_retries=client.max_retries,
+            max_download_bytes=client.max_download_bytes,
+            trust_idempotency=client.trust_idempotency,
+        )
+        for number, part in enumerate(parts)
+    ]
+    desk = Desk(client, job, requests, progress)
+    try:
+        await queues.start()
+        futures = [
+            dask.submit(run_partition, spec, key=f"xenodia-{run}-part-{spec.partition}", pure=False, retries=0)
+            for spec in specs
+        ]
+        ended = asyncio.ensure_future(asyncio.wait([asyncio.ensure_future(_settled(f)) for f in futures]))
+        try:
+            while not ended.done():
+                await desk.handle(await queues.receive(ended), queues)
+            await desk.handle(await queues.receive(ended), queues)  # what the last partitions sent before returning
+        finally:
+            ended.cancel()
+        for future, spec in zip(futures, specs, strict=True):
+            try:
+                answers = await future
+            except Exception as exc:  # the partition itself failed (a worker lost too often): its items keep that
+                answers = [(i, exc) for i, _ in spec.items]
+            for index, item in answers:
+                settle(index, item)
+    finally:
+        await queues.close()
+        await dask.close()
+
+
+class Desk:
+    """The driver's side of a cluster job: journals what the workers report,
+    and holds the job's in-flight cap and pace."""
+
+    def __init__(
+        self,
+        client: AsyncClient,
+        job: str,
+        requests: list[PreparedGeneration],
+        progress: BatchProgress | None,
+    ) -> None:
+        self.client = client
+        self.job = job
+        self.journal = client.store.journal
+        self.requests = requests
+        self.progress = progress
+        self.cap = client.max_in_flight
+        self.attempts: dict[int, str] = {}  # partition -> its current run
+        self.in_flight: dict[str, int] = {}  # journal entry -> partition
+        self.parked: collections.deque[dict[str, Any]] = collections.deque()
+        self.held: dict[str, Reservation] = {}
+        self.saved_by: collections.Counter[str] = collections.Counter()
+
+    async def handle(self, messages: list[dict[str, Any]], queues: DriverQueues) -> None:
+        for message in messages:
+            try:
+                self._handle(message, queues)
+            except StorageError as exc:  # the journal could not take it: the worker must not go on
+                queues.answer(message, error=str(exc))
+        await queues.send_answers()
+
+    def _handle(self, message: dict[str, Any], queues: DriverQueues) -> None:
+        op, args, part = message["op"], message["args"], message["partition"]
+        current = self.attempts.get(part) == message["attempt"]
+        if op == "hello":
+            self._hello(message, queues)
+        elif op in ("begin", "claim"):
+            if not current:
+                queues.answer(message, error="this run of the partition was replaced (its worker was thought lost)")
+            elif self.cap is not None and self.cap <= len(self.in_flight) and args.get("entry") not in self.in_flight:
+                self.parked.append(message)
+            else:
+                self._grant(message, queues)
+        elif op == "update":
+            self._update(message)
+        elif op == "renew":
+            self.journal.claim(args["entry"], args["owner"])
+        elif op == "release":
+            self.journal.release(args["entry"], args["owner"])
+            self._leave(args["entry"], queues)
+        elif op == "turn":
+            limiter = self.client._transport.limiter
+            wait = limiter.take_turn(args["within"])
+            queues.answer(message, (wait, max(0.0, limiter.paused_until - time.monotonic())))
+        elif op == "pause":
+            self.client._transport.limiter.pause(args["seconds"])
+        if op in ("update", "release"):
+            self._unpark(queues)
+
+    def _hello(self, message: dict[str, Any], queues: DriverQueues) -> None:
+        """A partition (re)starts: it gets what the journal knows of its items,
+        and an earlier run of it loses its turn and its place in flight."""
+        part = message["partition"]
+        self.attempts[part] = message["attempt"]
+        self.parked = collections.deque(m for m in self.parked if m["partition"] != part)
+        for entry, owner in list(self.in_flight.items()):
+            if owner == part:
+                del self.in_flight[entry]
+        queues.answer(message, self._known(message["args"]["indices"]))
+
+    def _known(self, indices: list[int]) -> dict[int, JournalEntry | None]:
+        linked = self.journal.job_entries(self.job, indices)
+        return {i: self.journal.entry(linked[i]) if linked.get(i) else None for i in indices}  # type: ignore[arg-type]
+
+    def _grant(self, message: dict[str, Any], queues: DriverQueues) -> None:
+        args, part = message["args"], message["partition"]
+        if message["op"] == "claim":
+            entry = args["entry"]
+            if not self.journal.claim(entry, args["owner"]):
+                queues.answer(message, False)
+                return
+            queues.answer(message, True)
+        else:
+            row = args["row"]
+            entry = self.journal.begin(**row)
+            created = self.journal.entry(entry)
+            index = row["job_item"][1]
+            self.held[entry] = self.client.budget.reserve(self.requests[index].price_usd)
+            queues.answer(message, (entry, created.created_at if created else time.time()))
+        if entry not in self.in_flight and self.progress is not None:
+            self.progress.item_started()
+        self.in_flight[entry] = part
+
+    def _update(self, message: dict[str, Any]) -> None:
+        entry = message["args"]["entry"]
+        # Lists arrive as tuples (Dask's messages); the journal stores lists as JSON.
+        values: dict[str, Any] = {k: list(v) if isinstance(v, tuple) else v for k, v in message["args"]["values"].items()}
+        try:
+            self.journal.update(entry, **values)
+        except StorageError as exc:  # kept in the fallback file when it names a task: say so, go on
+            log.warning("%s", exc)
+        state = values.get("state")
+        held = self.held.get(entry)
+        if held is not None and state == JournalState.SUCCEEDED and values.get("cost_usd") is not None:
+            self.client.budget.settle(held, float(values["cost_usd"]))
+            del self.held[entry]
+        elif held is not None and state == JournalState.REFUSED:
+            self.client.budget.release(held)  # nothing was billed
+            del self.held[entry]
+        if state == JournalState.SAVED:
+            self.saved_by[_short(message["worker"])] += 1
+        if state in _ENDED:
+            self.in_flight.pop(entry, None)
+            if self.progress is not None:
+                self.progress.note = "per worker: " + ", ".join(f"{w} {n}" for w, n in sorted(self.saved_by.items()))
+                self.progress.item_finished(self._outcome(entry, state))
+
+    def _outcome(self, entry: str, state: JournalState) -> GenerationResult | Exception:
+        """What the progress display counts for an item that ended."""
+        row = self.journal.entry(entry)
+        if state == JournalState.SAVED and row is not None:
+            return GenerationResult.from_entry(row)
+        return GenerationFailedError(row.task_id or "" if row else "", {"message": (row.error if row else None) or str(state.value)})
+
+    def _leave(self, entry: str, queues: DriverQueues) -> None:
+        self.in_flight.pop(entry, None)
+
+    def _unpark(self, queues: DriverQueues) -> None:
+        while self.parked and (self.cap is None or len(self.in_flight) < self.cap):
+            message = self.parked.popleft()
+            if self.attempts.get(message["partition"]) != message["attempt"]:
+                queues.answer(message, error="this run of the partition was replaced (its worker was thought lost)")
+                continue
+            self._grant(message, queues)
+
+
+async def _settled(future: Any) -> None:
+    with contextlib.suppress(BaseException):
+        await future
+
+
+def _short(address: str) -> str:
+    return address.rpartition("/")[2]
