@@ -27,7 +27,7 @@ import ipywidgets as widgets
 from ..progress import BatchProgress
 from ..results import GenerationResult
 from . import sweep_markup
-from .markup import CARD_WIDTH_PX
+from .markup import CARD_WIDTH_PX, RULE
 from .panel_parts import ResultCard, card_thumbnail, close_tree, tagged
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class SweepGrid:
         self.box = tagged(
             W.VBox(
                 [self.title, W.Box([self.grid], layout=L(overflow="auto", width="100%"))],
-                layout=L(border="1px solid #ddd", padding="4px", margin="0 0 6px 0", width="100%"),
+                layout=L(border=f"1px solid {RULE}", padding="4px", margin="0 0 6px 0", width="100%"),
             ),
             "xenodia-sweep",
         )
