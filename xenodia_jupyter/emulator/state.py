@@ -73,6 +73,7 @@ class RecordedRequest:
     method: str
     path: str
     has_authorization: bool
+    at: float = field(default_factory=time.monotonic)  # when it arrived (tests check a client's pace)
 
 
 @dataclass
