@@ -186,3 +186,17 @@ def test_a_worker_killed_mid_job_leaves_every_item_billed_at_most_once(
     billed = emu.stats.billed_calls
     client.generate_many(prompts, job=name, executor=dask_client, progress=False)
     assert emu.stats.billed_calls == billed, "running the job again bills nothing more"
+
+
+@pytest.mark.parametrize("on_cluster", [True, False], ids=["dask", "local"])
+def test_compute_false_returns_a_future_and_leaves_the_caller_free(
+    emu: Emulator, client: xj.Client, dask_client: Any, on_cluster: bool
+) -> None:
+    prompts = [f"a wren, {i}" for i in range(6)]
+    future = client.generate_many(
+        prompts, job=f"later-{on_cluster}", executor=dask_client if on_cluster else None, compute=False, progress=False
+    )
+    assert not future.done()  # returned before the first POST was even answered
+    results = future.result(timeout=120)
+    assert [r.prompt for r in results] == prompts and all(isinstance(r, xj.GenerationResult) for r in results)
+    assert emu.stats.billed_calls == 6

@@ -20,7 +20,7 @@ from __future__ import annotations
 import importlib
 import os
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 __version__ = "0.1.0"
 
@@ -83,6 +83,7 @@ if TYPE_CHECKING:
     from .export import thumbnail_column
     from .image_provenance import provenance
     from .jupyter.panel import Panel
+    from .loop_thread import Job
     from .protocol import Task
     from .results import GenerationResult, ResultList
     from .rules import ModelInfo, PriceTier
@@ -142,6 +143,18 @@ def generate(
     )
 
 
+@overload
+def generate_many(
+    prompts: Iterable[str], concurrency: int = ..., *, compute: Literal[True] = ..., **options: Any
+) -> ResultList: ...
+
+
+@overload
+def generate_many(
+    prompts: Iterable[str], concurrency: int = ..., *, compute: Literal[False], **options: Any
+) -> Job[ResultList]: ...
+
+
 def generate_many(
     prompts: Iterable[str],
     concurrency: int = 8,
@@ -152,15 +165,18 @@ def generate_many(
     progress: bool | None = None,
     timeout: float | None = None,
     executor: Any = None,
+    compute: bool = True,
     **common: Any,
-) -> ResultList:
+) -> ResultList | Job[ResultList]:
     """One generation per prompt, `concurrency` at once, results in input order;
     failed items hold their `XenodiaError`.  `executor=dask_client` runs it on
-    a Dask cluster.  See `Client.generate_many`."""
-    return default_client().generate_many(
-        prompts, concurrency, references=references, job=job, on_result=on_result, progress=progress,
-        timeout=timeout, executor=executor, **common
-    )
+    a Dask cluster; `compute=False` returns a future of the results at once.
+    See `Client.generate_many`."""
+    options = dict(references=references, job=job, on_result=on_result, progress=progress, timeout=timeout,
+                   executor=executor, **common)
+    if compute:
+        return default_client().generate_many(prompts, concurrency, **options)
+    return default_client().generate_many(prompts, concurrency, compute=False, **options)
 
 
 def sweep(template: str, **options: Any) -> Sweep:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Coroutine, Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import httpx
 
@@ -33,7 +33,7 @@ from .errors import (
     TaskTimeoutError,
     describe_exception,
 )
-from .loop_thread import LoopThread
+from .loop_thread import Job, LoopThread
 from .named_jobs import JobList
 from .polling import ProgressCallback, wait_for_task
 from .preparation import Preparation, PreparedGeneration
@@ -667,6 +667,16 @@ class Client:
         """Wait for (or fetch) an existing task and save its images.  No new POST."""
         return self._run(self._async.retrieve(task_id, timeout=timeout, on_progress=on_progress))
 
+    @overload
+    def generate_many(
+        self, prompts: Iterable[str], concurrency: int = ..., *, compute: Literal[True] = ..., **options: Any
+    ) -> ResultList: ...
+
+    @overload
+    def generate_many(
+        self, prompts: Iterable[str], concurrency: int = ..., *, compute: Literal[False], **options: Any
+    ) -> Job[ResultList]: ...
+
     def generate_many(
         self,
         prompts: Iterable[str],
@@ -680,16 +690,22 @@ class Client:
         timeout: float | None = None,
         cache: bool | None = None,
         executor: Any = None,
+        compute: bool = True,
         **common: Any,
-    ) -> ResultList:
+    ) -> ResultList | Job[ResultList]:
         """One call per prompt, at most `concurrency` at once, results in input
         order; a failed item holds its `XenodiaError`.  `common` (aspect_ratio,
         resolution, ...) applies to every prompt.  `executor`: a Dask
-        `distributed.Client` runs the job on its cluster (see cluster.py)."""
+        `distributed.Client` runs the job on its cluster (see cluster.py).
+
+        `compute=False` returns at once with a future of the `ResultList`
+        (`.result()`, `.done()`, `.cancel()`, `.add_done_callback()`) while the
+        job runs in the background; the cell, and the notebook, stay free."""
         if not isinstance(prompts, (str, bytes)) and not isinstance(progress, BatchProgress):
             prompts = list(prompts)  # the display is made here, in the caller's (the cell's) thread
             progress = make_progress(progress, len(prompts)) or False
-        return self._run(
+        start = self._run if compute else self._portal.submit
+        return start(
             self._async.generate_many(
                 prompts,
                 concurrency,
