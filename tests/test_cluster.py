@@ -200,3 +200,18 @@ def test_compute_false_returns_a_future_and_leaves_the_caller_free(
     results = future.result(timeout=120)
     assert [r.prompt for r in results] == prompts and all(isinstance(r, xj.GenerationResult) for r in results)
     assert emu.stats.billed_calls == 6
+
+
+def test_a_retry_after_seen_by_one_worker_pauses_the_posts_of_all(
+    make_emulator: Callable[..., Emulator], make_client: Callable[..., xj.Client], dask_client: Any
+) -> None:
+    emu = make_emulator(latency=0.05, poll_interval_ms=50)
+    client = make_client(api_key=emu.api_key, base_url=emu.base_url, max_requests_per_minute=300)  # one per 200 ms
+    emu.inject("generate", "status", status=429, retry_after=3)
+    results = client.generate_many([f"a moth, {i}" for i in range(12)], executor=dask_client, progress=False, timeout=60)
+    assert all(isinstance(r, xj.GenerationResult) for r in results), [r for r in results if isinstance(r, Exception)]
+    posts = _generation_posts(emu)
+    assert len(posts) == 13 and emu.stats.billed_calls == 12  # the refused one was sent again after the pause
+    during_pause = [t for t in posts[1:] if t < posts[0] + 2.5]
+    # Without the shared pause this would be ~12 POSTs (one per 200 ms); one may have had its turn booked already.
+    assert len(during_pause) <= 1, f"{len(during_pause)} POSTs during the 3 s the server asked every worker to wait"

@@ -14,8 +14,8 @@ from xenodia_jupyter.emulator import Emulator
 def test_a_rate_that_leaves_no_turn_before_the_deadline_sends_nothing_more(
     emu: Emulator, make_client: Callable[..., xj.Client]
 ) -> None:
-    client = make_client(max_requests_per_minute=60)  # one POST a second
-    results = client.generate_many(["first", "second", "third"], concurrency=3, timeout=0.5)
+    client = make_client(max_requests_per_minute=6)  # one POST every 10 s
+    results = client.generate_many(["first", "second", "third"], concurrency=3, timeout=4)
     sent = [r for r in results if isinstance(r, xj.GenerationResult)]
     refused = [r for r in results if isinstance(r, xj.RateLimitError)]
     assert len(sent) == 1 and len(refused) == 2
@@ -41,3 +41,16 @@ def test_a_retry_after_pauses_every_pending_post(emu: Emulator, client: xj.Clien
 def test_pace_settings_are_checked(make_client: Callable[..., xj.Client], name: str, bad: object) -> None:
     with pytest.raises(xj.InvalidRequestError, match=name):
         make_client(**{name: bad})
+
+
+def test_a_retry_after_holds_back_posts_whose_turn_was_already_booked(
+    emu: Emulator, make_client: Callable[..., xj.Client]
+) -> None:
+    client = make_client(max_requests_per_minute=300)  # one POST per 200 ms: 8 turns booked at once
+    emu.inject("generate", "status", status=429, retry_after=2)
+    results = client.generate_many([f"a gull, {i}" for i in range(8)], concurrency=8, timeout=60)
+    assert all(isinstance(r, xj.GenerationResult) for r in results)
+    posts = sorted(r.at for r in emu.requests if r.method == "POST" and r.path.endswith("/generations"))
+    assert len(posts) == 9
+    during_pause = [t for t in posts[1:] if t < posts[0] + 1.5]
+    assert len(during_pause) <= 1, f"{len(during_pause)} POSTs went out while the server asked for a pause"

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("xenodia_jupyter")
 
+FINAL_READ_S = 30.0  # how long the driver reads on for the last reports of finished partitions
 PARTITION_ITEMS = 100  # at most this many items per partition: a lost worker's redo stays small
 _ENDED = frozenset({JournalState.SAVED, JournalState.FAILED, JournalState.REFUSED, JournalState.UNKNOWN})
 
@@ -162,9 +163,14 @@ async def _dispatch(
         ]
         ended = asyncio.ensure_future(asyncio.wait([asyncio.ensure_future(_settled(f)) for f in futures]))
         try:
+            due: float | None = None
             while not ended.done():
-                await desk.handle(await queues.receive(ended), queues)
-            await desk.handle(await queues.receive(ended), queues)  # what the last partitions sent before returning
+                due = await desk.handle(await queues.receive(ended, due), queues)
+            # Read on up to each finished partition's "bye": its last reports were sent before it.
+            finished = {spec.partition for spec, f in zip(specs, futures, strict=True) if f.status == "finished"}
+            give_up = time.monotonic() + FINAL_READ_S
+            while not finished <= desk.finished and time.monotonic() < give_up:
+                await desk.handle(await queues.receive(None, 0.5), queues)
         finally:
             ended.cancel()
         for future, spec in zip(futures, specs, strict=True):
@@ -199,16 +205,40 @@ class Desk:
         self.attempts: dict[int, str] = {}  # partition -> its current run
         self.in_flight: dict[str, int] = {}  # journal entry -> partition
         self.parked: collections.deque[dict[str, Any]] = collections.deque()
+        self.finished: set[int] = set()  # partitions whose current run said "bye"
+        self.turns: collections.deque[tuple[dict[str, Any], float | None]] = collections.deque()
         self.held: dict[str, Reservation] = {}
         self.saved_by: collections.Counter[str] = collections.Counter()
 
-    async def handle(self, messages: list[dict[str, Any]], queues: DriverQueues) -> None:
+    async def handle(self, messages: list[dict[str, Any]], queues: DriverQueues) -> float | None:
+        """Handle what the workers sent; returns the seconds until the next POST
+        turn is due (None: no turn is waiting)."""
         for message in messages:
             try:
                 self._handle(message, queues)
             except StorageError as exc:  # the journal could not take it: the worker must not go on
                 queues.answer(message, error=str(exc))
+        due = self._release_turns(queues)
         await queues.send_answers()
+        return due
+
+    def _release_turns(self, queues: DriverQueues) -> float | None:
+        """Give the waiting POSTs their turns, in order, as they come: one per
+        interval of the job's pace, none while the server's pause lasts."""
+        limiter = self.client._transport.limiter
+        while self.turns:
+            message, deadline = self.turns[0]
+            wait = limiter.next_turn_in()
+            if deadline is not None and time.monotonic() + wait > deadline:
+                self.turns.popleft()
+                queues.answer(message, (False, wait))  # it would come after the caller's deadline
+                continue
+            if wait > 0:
+                return wait
+            limiter.take_turn(None)
+            self.turns.popleft()
+            queues.answer(message, (True, 0.0))
+        return None
 
     def _handle(self, message: dict[str, Any], queues: DriverQueues) -> None:
         op, args, part = message["op"], message["args"], message["partition"]
@@ -229,10 +259,11 @@ class Desk:
         elif op == "release":
             self.journal.release(args["entry"], args["owner"])
             self._leave(args["entry"], queues)
-        elif op == "turn":
-            limiter = self.client._transport.limiter
-            wait = limiter.take_turn(args["within"])
-            queues.answer(message, (wait, max(0.0, limiter.paused_until - time.monotonic())))
+        elif op == "turn":  # answered when it comes (release_turns), so a pause told meanwhile holds it back
+            within = args["within"]
+            self.turns.append((message, None if within is None else time.monotonic() + within))
+        elif op == "bye" and current:
+            self.finished.add(part)
         elif op == "pause":
             self.client._transport.limiter.pause(args["seconds"])
         if op in ("update", "release"):

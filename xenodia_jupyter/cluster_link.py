@@ -121,12 +121,13 @@ class DriverQueues:
     async def start(self) -> None:
         await self._requests
 
-    async def receive(self, until: asyncio.Future[Any]) -> list[dict[str, Any]]:
-        """The messages waiting now, in order; waits for the first one, or until
-        `until` is done (then returns what is left, maybe nothing)."""
+    async def receive(self, until: asyncio.Future[Any] | None, timeout: float | None = None) -> list[dict[str, Any]]:
+        """The messages waiting now, in order; waits for the first one, until
+        `until` is done, or `timeout` seconds (then returns what is there, maybe nothing)."""
         if self._getter is None:
             self._getter = asyncio.ensure_future(self._requests.get())
-        await asyncio.wait({self._getter, until}, return_when=asyncio.FIRST_COMPLETED)
+        waits = {self._getter} if until is None else {self._getter, until}
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
         batches = []
         if self._getter.done():
             batches.append(self._getter.result())

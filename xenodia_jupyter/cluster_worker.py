@@ -95,7 +95,9 @@ async def _run(spec: PartitionSpec) -> list[tuple[int, GenerationResult | Except
                     except Exception as exc:  # one odd answer sinks only its own item
                         return index, exc
 
-            return list(await asyncio.gather(*(one(i, r) for i, r in spec.items)))
+            answers = list(await asyncio.gather(*(one(i, r) for i, r in spec.items)))
+            link.tell("bye")  # after everything this run told the driver: the driver reads up to here
+            return answers
         finally:
             await client.aclose()
     finally:
@@ -146,16 +148,16 @@ class ClusterRateLimiter(RateLimiter):
         self._link = link
 
     async def turn(self, deadline: float | None) -> None:
+        """The driver answers when this POST's turn has come (or None when it
+        would come after the deadline)."""
         now = time.monotonic()
-        wait, paused = await self._link.call("turn", within=None if deadline is None else deadline - now)
-        self.paused_until = max(self.paused_until, now + paused)
-        if wait is None:
+        given, paused = await self._link.call("turn", within=None if deadline is None else deadline - now)
+        self.paused_until = max(self.paused_until, time.monotonic() + paused)
+        if not given:
             raise RateLimitError(
                 "the job's rate limit (or the server's Retry-After) leaves no turn before the deadline; nothing was sent",
                 status_code=429,
             )
-        if wait > 0:
-            await asyncio.sleep(wait)
 
     def pause(self, seconds: float) -> None:
         super().pause(seconds)

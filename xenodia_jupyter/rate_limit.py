@@ -35,17 +35,21 @@ class RateLimiter:
     async def turn(self, deadline: float | None) -> None:
         """Wait for this POST's turn.  A turn after the caller's deadline ends
         the call now, with nothing sent."""
-        now = time.monotonic()
-        wait = self.take_turn(None if deadline is None else deadline - now)
-        if wait is None:
-            raise RateLimitError(
-                "the client's own rate limit (or the server's Retry-After) leaves no turn before the "
-                "deadline; nothing was sent",
-                status_code=429,
-                retry_after=max(self._next, self.paused_until) - now,
-            )
-        if wait > 0:
-            await asyncio.sleep(wait)
+        while True:
+            now = time.monotonic()
+            wait = self.take_turn(None if deadline is None else deadline - now)
+            if wait is None:
+                raise RateLimitError(
+                    "the client's own rate limit (or the server's Retry-After) leaves no turn before the "
+                    "deadline; nothing was sent",
+                    status_code=429,
+                    retry_after=max(self._next, self.paused_until) - now,
+                )
+            if wait > 0:
+                await asyncio.sleep(wait)
+            if time.monotonic() >= self.paused_until:
+                return
+            # The server asked for a pause while this turn was waiting: take a turn after it.
 
     def take_turn(self, within: float | None) -> float | None:
         """Book the next turn: the seconds to wait for it, or None (nothing booked)
@@ -57,6 +61,10 @@ class RateLimiter:
             return None
         self._next = start + self.interval_s
         return start - now
+
+    def next_turn_in(self) -> float:
+        """Seconds until a turn could be taken (0: now); nothing is booked."""
+        return max(0.0, self._next - time.monotonic(), self.paused_until - time.monotonic())
 
     async def paused(self) -> None:
         """Wait out a pause the server asked for (polls call this)."""
