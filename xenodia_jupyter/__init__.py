@@ -53,6 +53,7 @@ _LAZY = {
     "GenerationFailedError": "errors",
     "TaskTimeoutError": "errors",
     "StorageError": "errors",
+    "Job": "loop_thread",  # what generate_many(compute=False) returns: a future of the results
 }
 
 __all__ = [*_LAZY, "generate", "generate_many", "sweep", "recover", "history", "jobs", "panel", "default_client"]
