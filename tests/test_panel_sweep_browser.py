@@ -33,6 +33,22 @@ pytestmark = [
 ]
 
 
+# The panel stays inside the window; a grid wider than the panel (in JupyterLab
+# at 480 px) scrolls inside it: scrolled to the end, its last cell is inside the panel.
+NARROW = """() => {
+  const bad = [];
+  const panel = document.querySelector('.xenodia-panel').getBoundingClientRect();
+  if (panel.right > window.innerWidth + 1) bad.push(`panel ends at ${panel.right} > ${window.innerWidth}`);
+  const grid = document.querySelector('.xenodia-sweep-grid');
+  grid.scrollLeft = grid.scrollWidth;
+  const cards = grid.querySelectorAll('.xenodia-card');
+  const last = cards[cards.length - 1].getBoundingClientRect();
+  if (last.right > panel.right + 1) bad.push(`the last cell ends at ${last.right}, past the panel's ${panel.right}`);
+  grid.scrollLeft = 0;
+  return bad;
+}"""
+
+
 @pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
     with Emulator(latency=1.5, api_key=KEY) as emulator:  # long enough to see the placeholders
@@ -88,6 +104,10 @@ def _drive(page: Any, served: JupyterServer, emu: Emulator, expect: Any) -> None
         page.goto(served.url("panel.ipynb"))
         panel = _run_all_cells(page)
         problems.clear()  # Notebook 7.6 itself raises on every page load (see test_panel_browser.py)
+        # The widths are the notebook's: JupyterLab's file browser is closed first.
+        open_tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+        if open_tab.count():
+            open_tab.first.click()
 
         # The toggle reveals the axis field; a problem shows under it, naming the field.
         form = page.locator(".xenodia-sweep-form")
@@ -132,6 +152,12 @@ def _drive(page: Any, served: JupyterServer, emu: Emulator, expect: Any) -> None
         assert emu.stats.billed_calls == 6
         page.wait_for_timeout(300)  # let the last thumbnails paint
         panel.screenshot(path=str(BUILD / f"panel-sweep-{app}.png"))
+
+        # In a narrow window the grid scrolls inside the panel; the panel stays in the window.
+        page.set_viewport_size({"width": 480, "height": 1100})
+        page.wait_for_timeout(400)  # let the layout settle
+        assert page.evaluate(NARROW) == []
+        page.set_viewport_size({"width": 1280, "height": 1100})
 
         # Save (widget state included): no key, and small.
         saved = served.root / "panel.ipynb"

@@ -69,14 +69,14 @@ class SweepGrid:
                     grid_template_columns=f"minmax(60px, max-content) repeat({len(columns)}, {CARD_WIDTH_PX}px)",
                     grid_gap="6px",
                     align_items="flex-start",
+                    overflow="auto",  # a grid wider than the panel scrolls inside it
                 ),
             ),
             "xenodia-sweep-grid",
         )
-        # A wide grid scrolls inside the panel instead of pushing it past the window.
         self.box = tagged(
             W.VBox(
-                [self.title, W.Box([self.grid], layout=L(overflow="auto", width="100%"))],
+                [self.title, self.grid],
                 layout=L(border=f"1px solid {RULE}", padding="4px", margin="0 0 6px 0", width="100%"),
             ),
             "xenodia-sweep",
