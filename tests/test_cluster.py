@@ -215,3 +215,27 @@ def test_a_retry_after_seen_by_one_worker_pauses_the_posts_of_all(
     during_pause = [t for t in posts[1:] if t < posts[0] + 2.5]
     # Without the shared pause this would be ~12 POSTs (one per 200 ms); one may have had its turn booked already.
     assert len(during_pause) <= 1, f"{len(during_pause)} POSTs during the 3 s the server asked every worker to wait"
+
+
+def test_a_job_stopped_on_the_driver_stops_its_workers_and_resumes_later_billed_once(
+    make_emulator: Callable[..., Emulator], make_client: Callable[..., xj.Client], dask_client: Any
+) -> None:
+    emu = make_emulator(latency=0.3, poll_interval_ms=100)
+    client = make_client(api_key=emu.api_key, base_url=emu.base_url, trust_idempotency=True, max_in_flight=12)
+    prompts = [f"a stork, {i}" for i in range(90)]
+    future = client.generate_many(prompts, job="stopped", executor=dask_client, concurrency=6, progress=False, compute=False)
+    deadline = time.monotonic() + 60
+    while emu.stats.billed_calls < 20 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    future.cancel()  # what interrupting the cell does
+    with pytest.raises(BaseException):  # noqa: B017 - cancelled, whichever class the loop gives it
+        future.result(timeout=30)
+    deadline = time.monotonic() + 30
+    while any(dask_client.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(dask_client.processing().values()), "partitions still run after the driver stopped the job"
+    assert emu.stats.billed_calls < 90
+
+    results = client.generate_many(prompts, job="stopped", executor=dask_client, progress=False)
+    assert all(isinstance(r, xj.GenerationResult) for r in results), [r for r in results if isinstance(r, Exception)][:3]
+    assert emu.stats.billed_calls == 90, "an item was billed twice across the stop and the resume"

@@ -173,6 +173,11 @@ async def _dispatch(
                 await desk.handle(await queues.receive(None, 0.5), queues)
         finally:
             ended.cancel()
+            if not all(f.done() for f in futures):  # interrupted: no worker may wait on a driver that has gone
+                await queues.stop_all("the job was stopped on the driver (interrupted); nothing more is sent")
+                with contextlib.suppress(Exception):
+                    await dask.cancel(futures)
+                desk.release_claims()  # so that running the job again resumes those items at once
         for future, spec in zip(futures, specs, strict=True):
             try:
                 answers = await future
@@ -208,6 +213,8 @@ class Desk:
         self.finished: set[int] = set()  # partitions whose current run said "bye"
         self.turns: collections.deque[tuple[dict[str, Any], float | None]] = collections.deque()
         self.held: dict[str, Reservation] = {}
+        self.begun: dict[tuple[str, int], str] = {}  # (run, call id) -> the row begun for it
+        self.owners: dict[str, str] = {}  # entry -> the worker client that claimed it
         self.saved_by: collections.Counter[str] = collections.Counter()
 
     async def handle(self, messages: list[dict[str, Any]], queues: DriverQueues) -> float | None:
@@ -216,7 +223,8 @@ class Desk:
         for message in messages:
             try:
                 self._handle(message, queues)
-            except StorageError as exc:  # the journal could not take it: the worker must not go on
+            except Exception as exc:  # a full journal, the budget: that worker's call fails, the job goes on
+                log.warning("cluster job: %s failed on the driver: %s", message.get("op"), exc)
                 queues.answer(message, error=str(exc))
         due = self._release_turns(queues)
         await queues.send_answers()
@@ -262,11 +270,13 @@ class Desk:
         elif op == "turn":  # answered when it comes (release_turns), so a pause told meanwhile holds it back
             within = args["within"]
             self.turns.append((message, None if within is None else time.monotonic() + within))
+        elif op == "withdraw":
+            self._withdraw(message, args["call"])
         elif op == "bye" and current:
             self.finished.add(part)
         elif op == "pause":
             self.client._transport.limiter.pause(args["seconds"])
-        if op in ("update", "release"):
+        if op in ("update", "release", "hello"):
             self._unpark(queues)
 
     def _hello(self, message: dict[str, Any], queues: DriverQueues) -> None:
@@ -294,14 +304,42 @@ class Desk:
             queues.answer(message, True)
         else:
             row = args["row"]
-            entry = self.journal.begin(**row)
+            held = self.client.budget.reserve(self.requests[row["job_item"][1]].price_usd)
+            try:
+                entry = self.journal.begin(**row)
+            except BaseException:
+                self.client.budget.release(held)  # not journaled, so never sent
+                raise
+            self.held[entry] = held
+            self.begun[message["attempt"], message["id"]] = entry
             created = self.journal.entry(entry)
-            index = row["job_item"][1]
-            self.held[entry] = self.client.budget.reserve(self.requests[index].price_usd)
             queues.answer(message, (entry, created.created_at if created else time.time()))
         if entry not in self.in_flight and self.progress is not None:
             self.progress.item_started()
         self.in_flight[entry] = part
+        self.owners[entry] = args.get("owner") or args["row"]["owner"]
+
+    def release_claims(self) -> None:
+        for entry in list(self.in_flight):
+            owner = self.owners.get(entry)
+            if owner is not None:
+                with contextlib.suppress(Exception):
+                    self.journal.release(entry, owner)
+
+    def _withdraw(self, message: dict[str, Any], call: int) -> None:
+        """A worker gave up waiting for a call's answer: a parked call is dropped;
+        a row begun for it was never sent (the worker sends only once answered)."""
+        attempt = message["attempt"]
+        self.parked = collections.deque(
+            m for m in self.parked if not (m["attempt"] == attempt and m["id"] == call)
+        )
+        entry = self.begun.pop((attempt, call), None)
+        if entry is not None:
+            self.journal.update(entry, state=JournalState.REFUSED, error="never sent: the worker stopped waiting for room")
+            held = self.held.pop(entry, None)
+            if held is not None:
+                self.client.budget.release(held)
+            self.in_flight.pop(entry, None)
 
     def _update(self, message: dict[str, Any]) -> None:
         entry = message["args"]["entry"]

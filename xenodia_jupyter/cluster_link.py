@@ -20,7 +20,10 @@ import asyncio
 import contextlib
 import itertools
 import uuid
+from collections.abc import Callable
 from typing import Any
+
+CLOSE_S = 30.0  # how long a closing partition tries to send its last reports
 
 
 class LinkError(Exception):
@@ -45,6 +48,9 @@ class DriverLink:
         self._outbox: list[dict[str, Any]] = []
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopped: str | None = None  # why the driver stopped the job, once it has
+        self._closing = False
+        self.on_stop: Callable[[], Any] | None = None  # called when the driver stops the job
 
     async def start(self) -> None:
         await self._requests
@@ -52,20 +58,31 @@ class DriverLink:
         self._tasks = [asyncio.create_task(self._send_loop()), asyncio.create_task(self._read_loop())]
 
     async def close(self) -> None:
-        await self._flush()
+        sender = self._tasks[0] if self._tasks else None
+        self._closing = True
+        self._wake.set()
+        if sender is not None:  # the one sender drains what is left: two puts at once could overtake each other
+            with contextlib.suppress(BaseException):
+                await asyncio.wait_for(sender, CLOSE_S)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(BaseException):
                 await task
-        with contextlib.suppress(Exception):
-            await self._replies.close()
+        for queue in (self._replies, self._requests):
+            with contextlib.suppress(Exception):
+                queue.close()
 
     def tell(self, op: str, **args: Any) -> None:
         self._outbox.append(self._message(op, args))
         self._wake.set()
 
-    async def call(self, op: str, **args: Any) -> Any:
+    async def call(self, op: str, *, timeout: float | None = None, **args: Any) -> Any:
+        """Send and wait for the answer; `LinkError` when the driver refuses, has
+        stopped the job, or does not answer within `timeout` seconds (a worker
+        must never wait forever on a driver that has gone)."""
+        if self._stopped is not None:
+            raise LinkError(self._stopped)
         message = self._message(op, args)
         message["id"] = next(self._ids)
         message["reply"] = self.reply_name
@@ -74,7 +91,10 @@ class DriverLink:
         self._outbox.append(message)
         self._wake.set()
         try:
-            return await answer
+            return await asyncio.wait_for(answer, timeout)
+        except asyncio.TimeoutError:
+            self.tell("withdraw", call=message["id"])  # the driver drops it, or undoes it if it was done
+            raise LinkError(f"the driver did not answer {op!r} within {timeout:.0f} s") from None
         finally:
             self._waiting.pop(message["id"], None)
 
@@ -87,7 +107,7 @@ class DriverLink:
             await self._requests.put(batch)
 
     async def _send_loop(self) -> None:
-        while True:
+        while not (self._closing and not self._outbox):
             await self._wake.wait()
             self._wake.clear()
             await self._flush()
@@ -96,6 +116,14 @@ class DriverLink:
         while True:
             batch = await self._replies.get()  # no timeout: a timed-out get is logged as an error by the scheduler
             for reply in batch:
+                if reply.get("stop"):
+                    self._stopped = reply["stop"]
+                    for waiting in self._waiting.values():
+                        if not waiting.done():
+                            waiting.set_exception(LinkError(self._stopped))
+                    if self.on_stop is not None:
+                        self.on_stop()
+                    continue
                 answer = self._waiting.get(reply["id"])
                 if answer is None or answer.done():
                     continue
@@ -128,10 +156,11 @@ class DriverQueues:
             self._getter = asyncio.ensure_future(self._requests.get())
         waits = {self._getter} if until is None else {self._getter, until}
         await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-        batches = []
-        if self._getter.done():
-            batches.append(self._getter.result())
-            self._getter = None
+        if not self._getter.done():
+            # No batch get while a get is out: it may hold an earlier message on its way back.
+            return []
+        batches = [self._getter.result()]
+        self._getter = None
         batches.extend(await self._requests.get(batch=True) or [])
         return [message for batch in batches for message in batch]
 
@@ -153,6 +182,16 @@ class DriverQueues:
         if sends:
             await asyncio.gather(*sends)
 
+    async def stop_all(self, reason: str) -> None:
+        """Tell every partition that has spoken that the job is stopped: its
+        waiting calls fail at once instead of waiting out their timeouts."""
+        for replies in self._pending.values():
+            replies.clear()
+        for name in self._replies:
+            self._pending[name] = [{"stop": reason}]
+        with contextlib.suppress(Exception):
+            await self.send_answers()
+
     async def close(self) -> None:
         if self._getter is not None:
             self._getter.cancel()
@@ -160,4 +199,4 @@ class DriverQueues:
                 await self._getter
         for queue in [self._requests, *self._replies.values()]:
             with contextlib.suppress(Exception):
-                await queue.close()
+                queue.close()

@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from .results import GenerationResult
 
 
+HELLO_TIMEOUT_S = 120.0  # the driver answers a partition's first call at once, unless it has gone
+
+
 class Secret:
     """The API key on its way to the workers: it never shows in a repr (Dask
     prints task arguments in some errors and in its dashboard)."""
@@ -77,7 +80,9 @@ async def _run(spec: PartitionSpec) -> list[tuple[int, GenerationResult | Except
     link = DriverLink(dask_client, spec.requests_queue, spec.partition, worker.address)
     try:
         await link.start()
-        known: dict[int, JournalEntry | None] = await link.call("hello", indices=[i for i, _ in spec.items])
+        known: dict[int, JournalEntry | None] = await link.call(
+            "hello", timeout=HELLO_TIMEOUT_S, indices=[i for i, _ in spec.items]
+        )
         journal = WorkerJournal(link, {e.id: e for e in known.values() if e is not None})
         client = WorkerClient(spec, link, journal)
         try:
@@ -95,7 +100,9 @@ async def _run(spec: PartitionSpec) -> list[tuple[int, GenerationResult | Except
                     except Exception as exc:  # one odd answer sinks only its own item
                         return index, exc
 
-            answers = list(await asyncio.gather(*(one(i, r) for i, r in spec.items)))
+            items = asyncio.ensure_future(asyncio.gather(*(one(i, r) for i, r in spec.items)))
+            link.on_stop = items.cancel  # the driver stopped the job: stop polling and saving for it
+            answers = list(await items)
             link.tell("bye")  # after everything this run told the driver: the driver reads up to here
             return answers
         finally:
@@ -150,8 +157,11 @@ class ClusterRateLimiter(RateLimiter):
     async def turn(self, deadline: float | None) -> None:
         """The driver answers when this POST's turn has come (or None when it
         would come after the deadline)."""
-        now = time.monotonic()
-        given, paused = await self._link.call("turn", within=None if deadline is None else deadline - now)
+        within = None if deadline is None else deadline - time.monotonic()
+        try:
+            given, paused = await self._link.call("turn", timeout=within, within=within)
+        except LinkError as exc:
+            raise RateLimitError(f"no turn to send: {exc}; nothing was sent", status_code=429) from None
         self.paused_until = max(self.paused_until, time.monotonic() + paused)
         if not given:
             raise RateLimitError(
@@ -184,7 +194,8 @@ class WorkerClient(AsyncClient):
 
     async def _begin(self, **row: Any) -> str:
         try:
-            entry_id, created_at = await self._link.call("begin", row=row)
+            # It may wait for room under the job's in-flight cap, but never past the item's own timeout.
+            entry_id, created_at = await self._link.call("begin", timeout=self.timeout, row=row)
         except LinkError as exc:
             raise InvalidRequestError("job", f"not sent: {exc}") from None
         self._journal.add(JournalEntry(  # created_at as journaled: saved files are named by it
@@ -195,4 +206,7 @@ class WorkerClient(AsyncClient):
         return entry_id
 
     async def _claim(self, entry: str) -> bool:
-        return bool(await self._link.call("claim", entry=entry, owner=self._owner))
+        try:
+            return bool(await self._link.call("claim", timeout=self.timeout, entry=entry, owner=self._owner))
+        except LinkError:
+            return False
