@@ -10,6 +10,7 @@ import signal
 import socket
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -102,6 +103,9 @@ def test_a_job_on_three_workers_is_saved_in_order_billed_once_within_the_cap_and
     assert per_second <= 50 + 2, f"{per_second} POSTs within one second; the job's limit is 50/s"
     (summary,) = [s for s in client.jobs() if s["name"] == "cluster-300"]
     assert (summary["saved"], summary["never_sent"]) == (300, 0)
+
+    logs = str(dask_client.get_worker_logs()) + str(dask_client.get_scheduler_logs())
+    assert emu.api_key not in logs
 
     again = client.generate_many(prompts, job="cluster-300", executor=dask_client, progress=False)
     assert emu.stats.generate_posts == 300, "a finished job is answered from the driver's journal"
@@ -239,3 +243,15 @@ def test_a_job_stopped_on_the_driver_stops_its_workers_and_resumes_later_billed_
     results = client.generate_many(prompts, job="stopped", executor=dask_client, progress=False)
     assert all(isinstance(r, xj.GenerationResult) for r in results), [r for r in results if isinstance(r, Exception)][:3]
     assert emu.stats.billed_calls == 90, "an item was billed twice across the stop and the resume"
+
+
+def test_a_local_output_folder_with_workers_on_other_machines_is_warned_about(tmp_path: Path) -> None:
+    from xenodia_jupyter.cluster import _warn_if_not_shared
+
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        _warn_if_not_shared(tmp_path, ["tcp://127.0.0.1:4000", f"tcp://{socket.gethostname()}:4001"])
+        assert not seen
+        _warn_if_not_shared(tmp_path, ["tcp://127.0.0.1:4000", "tcp://10.250.0.7:4000"])
+    (warning,) = seen
+    assert "10.250.0.7" in str(warning.message) and "s3://" in str(warning.message)

@@ -27,9 +27,13 @@ import asyncio
 import collections
 import contextlib
 import logging
+import socket
 import time
 import uuid
+import warnings
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from ._extras import require
 from .budget import Reservation
@@ -133,7 +137,10 @@ async def _dispatch(
     )
     run = uuid.uuid4().hex[:12]
     queues = DriverQueues(dask, f"xenodia-{run}")
-    workers = len(await dask.ncores())
+    cores = await dask.ncores()
+    workers = len(cores)
+    if client.store.remote is None:
+        _warn_if_not_shared(client.store.root, list(cores))
     size = min(PARTITION_ITEMS, max(1, -(-len(pending) // max(1, 2 * workers))))  # two per worker, or more
     parts = [pending[i : i + size] for i in range(0, len(pending), size)]
     specs = [
@@ -382,6 +389,22 @@ class Desk:
                 queues.answer(message, error="this run of the partition was replaced (its worker was thought lost)")
                 continue
             self._grant(message, queues)
+
+
+def _warn_if_not_shared(root: Path, workers: list[str]) -> None:
+    """A local output folder is only right when every worker can write to it
+    (this machine's workers, or a shared file system mounted at the same path)."""
+    here = {"127.0.0.1", "localhost", "::1", socket.gethostname(), socket.getfqdn()}
+    with contextlib.suppress(OSError):
+        here |= set(socket.gethostbyname_ex(socket.gethostname())[2])
+    elsewhere = sorted({h for h in (urlsplit(w).hostname for w in workers) if h and h not in here})
+    if elsewhere:
+        warnings.warn(
+            f"output_dir is the local folder {root}, but Dask workers run on other machines ({', '.join(elsewhere)}): "
+            "they write the images to that path on their own disks unless it is a shared file system; "
+            "use shared storage such as output_dir='s3://bucket/run'",
+            stacklevel=2,
+        )
 
 
 async def _settled(future: Any) -> None:
