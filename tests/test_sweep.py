@@ -3,6 +3,8 @@ batch, shown as a labelled grid with failures in place, and a table."""
 
 from __future__ import annotations
 
+import inspect
+import io
 import json
 import os
 import signal
@@ -17,7 +19,7 @@ import pytest
 
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.sweeps import plan_sweep, split_axis
+from xenodia_jupyter.sweeps import KEYWORDS, plan_sweep, split_axis
 
 AXES = {"animal": ["fox", "owl"], "style": ["ink wash", "origami", "pixel art"]}
 
@@ -68,6 +70,74 @@ def test_axes_from_the_magics_words() -> None:
     with pytest.raises(xj.InvalidRequestError, match="name=value1,value2"):
         split_axis("nothing")
     assert plan_sweep("{a}{b}", {"a": [1, 2], "b": ["x"]}).prompts == ["1x", "2x"]
+
+
+def _png() -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (16, 16), "red").save(out, "PNG")
+    return out.getvalue()
+
+
+def test_a_reference_stream_is_read_once_and_sent_with_every_aspect_ratio(emu: Emulator, client: xj.Client) -> None:
+    picture = _png()
+    grid = client.sweep("A {animal}", animal=["fox"], aspect_ratio=["1:1", "16:9"], references=io.BytesIO(picture))
+    assert all(isinstance(r, xj.GenerationResult) for r in grid.results), grid.results
+    tasks = list(emu.state.tasks.values())
+    assert sorted(t.aspect_ratio or "" for t in tasks) == ["16:9", "1:1"]
+    assert all(t.references == [picture] for t in tasks)
+
+
+def test_each_aspect_ratio_is_still_checked_when_the_references_are_read_once(emu: Emulator, client: xj.Client) -> None:
+    with pytest.raises(xj.InvalidRequestError, match="resolution"):
+        client.sweep("A {animal}", animal=["fox"], aspect_ratio=["1:1", "auto"], resolution="2K",
+                     references=io.BytesIO(_png()))
+    assert emu.stats.generate_posts == 0
+
+
+def test_an_aspect_ratio_axis_is_one_column_of_the_table_with_failed_cells_filled_from_the_plan(
+    emu: Emulator, client: xj.Client
+) -> None:
+    emu.inject("generate", "status", status=502)  # the first cell fails: its row has no result to read
+    grid = client.sweep("A {x}", x=["a"], aspect_ratio=["1:1", "16:9"], resolution=["1K", "2K"], concurrency=1)
+    frame = grid.to_pandas()
+    assert list(frame.columns).count("aspect_ratio") == 1 and list(frame.columns).count("resolution") == 1
+    assert list(frame.columns[:1]) == ["x"]
+    assert list(frame["aspect_ratio"]) == ["1:1", "1:1", "16:9", "16:9"]
+    assert list(frame["resolution"]) == ["1K", "2K", "1K", "2K"]
+    assert frame["error"].notna().sum() == 1 and frame["error"].notna().iloc[0]
+
+
+@pytest.mark.parametrize("name", sorted(set(KEYWORDS) - {"self", "template"}))
+def test_a_template_field_named_like_a_keyword_of_sweep_is_refused(
+    name: str, emu: Emulator, client: xj.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("XENODIA_API_KEY", emu.api_key)
+    monkeypatch.setenv("XENODIA_BASE_URL", emu.base_url)
+    for sweep in (client.sweep, xj.sweep):
+        with pytest.raises(xj.InvalidRequestError, match=rf"\{{{name}\}} is a keyword of sweep\(\); rename") as caught:
+            sweep(f"A {{{name}}}", **{name: ["a", "b"]})
+        assert caught.value.field == "template"
+    assert emu.stats.generate_posts == 0
+
+
+def test_the_keywords_refused_as_fields_are_the_parameters_of_every_sweep() -> None:
+    for function in (xj.AsyncClient.sweep, xj.Client.sweep):
+        named = [p.name for p in inspect.signature(function).parameters.values() if p.kind != p.VAR_KEYWORD]
+        assert set(named) == set(KEYWORDS), function
+    with pytest.raises(xj.InvalidRequestError, match=r"\{template\} is a keyword"):
+        plan_sweep("A {template}", {"animal": ["fox"]})
+
+
+def test_on_result_is_called_once_per_cell_with_its_index_in_plan_order(emu: Emulator, client: xj.Client) -> None:
+    emu.inject("generate", "status", status=502)
+    seen: dict[int, object] = {}
+    grid = client.sweep("A {animal} in {style}", concurrency=1, on_result=seen.__setitem__, **AXES)
+    assert sorted(seen) == list(range(6))
+    assert all(seen[i] is grid.results[i] for i in range(6))
+    assert isinstance(seen[0], xj.UpstreamError)
+    assert [getattr(seen[i], "prompt", None) for i in range(1, 6)] == grid.plan.prompts[1:]
 
 
 # 12 animals x 10 styles: 120 cells, 20 in flight at once.

@@ -166,12 +166,15 @@ class Batches(ClientParts):
         dry_run: bool = False,
         progress: bool | BatchProgress | None = None,
         timeout: float | None = None,
+        on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         **axes: list[Any],
     ) -> Sweep:
         """Every combination of the axes (keyword lists filling the template's
         `{name}` fields; `aspect_ratio`, `resolution` and `references` are axes
         too when given as lists) as one batch.  The whole plan is checked before
-        anything is sent; `dry_run=True` returns it unsent, with its price."""
+        anything is sent; `dry_run=True` returns it unsent, with its price.
+        `on_result(index, result)` is called as each cell ends, `index` being
+        the cell's place in `plan.cells`."""
         given: dict[str, list[Any]] = dict(axes)
         fixed: dict[str, Any] = {}
         for name, value in (("aspect_ratio", aspect_ratio), ("resolution", resolution)):
@@ -182,6 +185,7 @@ class Batches(ClientParts):
         if isinstance(references, (list, tuple)) and references and all(isinstance(r, (list, tuple)) for r in references):
             given["references"] = list(references)  # a list of reference sets: an axis
         plan = plan_sweep(template, given)
+        read: dict[int, PreparedGeneration] = {}  # id of a reference set -> the request that read it (once)
         prepared: dict[tuple[Any, ...], PreparedGeneration] = {}
         requests = []
         for index, (cell, prompt) in enumerate(zip(plan.cells, plan.prompts, strict=True)):
@@ -192,15 +196,20 @@ class Batches(ClientParts):
             options: dict[str, Any] = {**fixed, **{k: cell[k] for k in ("aspect_ratio", "resolution") if k in cell}}
             refs = cell.get("references", references)
             group = (options.get("aspect_ratio"), options.get("resolution"), id(refs))
-            if group not in prepared:  # references are read and checked once per set
-                first = await self.prepare(prompt, refs, **options)
-                prepared[group] = replace(first, references=await self._upload_ready(first.references))
+            if group not in prepared:  # every combination's rules are checked; a stream can be read only once
+                known = read.get(id(refs))
+                first = await self.prepare(prompt, refs if known is None else None, **options)
+                if known is None:
+                    known = read[id(refs)] = replace(first, references=await self._upload_ready(first.references))
+                prepared[group] = replace(first, references=known.references)
             requests.append(replace(prepared[group], prompt=prompt))
         plan.price_usd = sum(r.price_usd for r in requests)
         self.budget.check(plan.price_usd)
         if dry_run:
             return Sweep(plan)
-        results = await self.run_batch(requests, concurrency, job=job, progress=progress, timeout=timeout, cache=cache)
+        results = await self.run_batch(
+            requests, concurrency, job=job, on_result=on_result, progress=progress, timeout=timeout, cache=cache
+        )
         return Sweep(plan, results)
 
     async def _resume(

@@ -734,10 +734,12 @@ class Client:
         dry_run: bool = False,
         progress: bool | None = None,
         timeout: float | None = None,
+        on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         **axes: list[Any],
     ) -> Sweep:
         """A prompt template over axes of values, as one batch shown as a labelled
-        grid: `client.sweep("A {animal} in {style}", animal=[...], style=[...])`."""
+        grid: `client.sweep("A {animal} in {style}", animal=[...], style=[...])`.
+        `on_result(index, result)`: called as each cell ends (index in plan order)."""
         shown: bool | BatchProgress | None = progress
         if not dry_run:
             count = 1
@@ -747,7 +749,8 @@ class Client:
         return self._run(
             self._async.sweep(
                 template, aspect_ratio=aspect_ratio, resolution=resolution, references=references,
-                concurrency=concurrency, job=job, cache=cache, dry_run=dry_run, progress=shown, timeout=timeout, **axes,
+                concurrency=concurrency, job=job, cache=cache, dry_run=dry_run, progress=shown, timeout=timeout,
+                on_result=on_result, **axes,
             )
         )
 

@@ -24,6 +24,13 @@ from .errors import InvalidRequestError
 from .results import GenerationResult, ResultList, render_html
 
 PARAMETER_AXES = ("aspect_ratio", "resolution", "references")
+# sweep()'s own parameters: a template field so named could never be given as an
+# axis (the keyword takes the list), so it is refused (tests check this list
+# against the signatures of AsyncClient.sweep and Client.sweep).
+KEYWORDS = (
+    "self", "template", "aspect_ratio", "resolution", "references", "concurrency", "job", "cache", "dry_run",
+    "progress", "timeout", "on_result",
+)
 
 
 @dataclass
@@ -42,6 +49,9 @@ def plan_sweep(template: str, axes: dict[str, list[Any]]) -> SweepPlan:
     if not isinstance(template, str) or not template.strip():
         raise InvalidRequestError("template", "must be a prompt with {name} fields, such as 'A {animal} in {style}'")
     fields = {name for _text, name, _spec, _conv in string.Formatter().parse(template) if name}
+    taken = sorted(fields & set(KEYWORDS))
+    if taken:  # sweep(job=[...]) is the job's name, never an axis: no value could ever reach {job}
+        raise InvalidRequestError("template", f"the field {{{taken[0]}}} is a keyword of sweep(); rename the field")
     prompt_axes = [name for name in axes if name not in PARAMETER_AXES]
     for name, values in axes.items():
         if not isinstance(values, (list, tuple)) or not values:
@@ -82,10 +92,18 @@ class Sweep:
         raise KeyError(values)
 
     def to_pandas(self) -> Any:
-        """One column per axis, then the columns of `ResultList.to_pandas()`."""
+        """One column per axis, then the columns of `ResultList.to_pandas()`.
+        An axis that is already one of those columns (`aspect_ratio`,
+        `resolution`) stays where it is, filled from the plan where a failed
+        cell has no result to give it."""
         frame = self.results.to_pandas()
         for name in reversed(list(self.axes)):
-            frame.insert(0, name, [_label(self.plan.cells[i][name]) for i in frame["index"]])
+            planned = [_label(self.plan.cells[i][name]) for i in frame["index"]]
+            if name in frame.columns:
+                given = zip(frame[name], frame[name].isna(), planned, strict=True)
+                frame[name] = [p if missing else value for value, missing, p in given]
+            else:
+                frame.insert(0, name, planned)
         return frame
 
     def __repr__(self) -> str:
