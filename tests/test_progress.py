@@ -43,3 +43,18 @@ def test_a_dumb_or_piped_output_gets_one_line_at_the_end(
 def test_outside_a_kernel_progress_is_off_unless_asked() -> None:
     assert make_progress(None, 5) is None
     assert isinstance(make_progress(True, 5), TextProgress)
+
+
+@pytest.mark.parametrize("call", ["generate_many", "sweep"])
+def test_a_batch_refused_before_it_starts_takes_its_progress_bar_away(emu: Emulator, client: xj.Client, call: str) -> None:
+    from xenodia_jupyter.jupyter.progress_bar import WidgetProgress
+
+    bar = WidgetProgress(4)
+    assert bar.box.comm is not None
+    with pytest.raises(xj.InvalidRequestError, match="aspect_ratio"):
+        if call == "generate_many":
+            client.generate_many(["a", "b", "c", "d"], progress=bar, aspect_ratio="5:4")
+        else:
+            client.sweep("a {x}", x=["1", "2"], aspect_ratio=["1:1", "5:4"], progress=bar)
+    assert bar.box.comm is None and bar.bar.comm is None, "an empty 0/4 bar was left in the notebook"
+    assert emu.stats.generate_posts == 0

@@ -22,7 +22,7 @@ from .progress import BatchProgress, make_progress
 from .protocol import Task
 from .results import GenerationResult, ResultList
 from .store import JournalState
-from .sweeps import Sweep, plan_sweep
+from .sweeps import Sweep, is_reference_axis, plan_sweep
 
 if TYPE_CHECKING:
     from .client import PreparedGeneration
@@ -182,7 +182,7 @@ class Batches(ClientParts):
                 given[name] = list(value)
             else:
                 fixed[name] = value
-        if isinstance(references, (list, tuple)) and references and all(isinstance(r, (list, tuple)) for r in references):
+        if is_reference_axis(references):
             given["references"] = list(references)  # a list of reference sets: an axis
         plan = plan_sweep(template, given)
         read: dict[int, PreparedGeneration] = {}  # id of a reference set -> the request that read it (once)

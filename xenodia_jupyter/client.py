@@ -44,7 +44,7 @@ from .recovery import Recovery
 from .results import GenerationResult, ResultList
 from .rules import ModelInfo
 from .store import CLAIM_LEASE_S, JournalState, OutputStore, claim_owner
-from .sweeps import Sweep
+from .sweeps import Sweep, is_reference_axis
 from .transport import DEFAULT_BASE_URL, RetryPolicy, Transport
 
 log = logging.getLogger("xenodia_jupyter")
@@ -474,6 +474,17 @@ class AsyncClient(Preparation, Batches, Recovery):
 _PAID_HINT = "The image is paid for and journaled: xj.recover() downloads it later"
 
 
+def _discarding(progress: Any, start: Callable[[Any], T], coro: Coroutine[Any, Any, Any]) -> T:
+    """`start(coro)`; a progress display made for it is taken away again when
+    the call is refused before it starts (a bad option, the budget)."""
+    try:
+        return start(coro)
+    except BaseException:
+        if isinstance(progress, BatchProgress) and progress.done + progress.failed == 0:
+            progress.discard()
+        raise
+
+
 def interrupted(task_ids: list[str], recover: str) -> KeyboardInterrupt:
     """A KeyboardInterrupt that says, in one line (also in IPython, which shows
     `_render_traceback_` instead of frames), which paid tasks still run and how
@@ -704,22 +715,22 @@ class Client:
         if not isinstance(prompts, (str, bytes)) and not isinstance(progress, BatchProgress):
             prompts = list(prompts)  # the display is made here, in the caller's (the cell's) thread
             progress = make_progress(progress, len(prompts)) or False
-        start = self._run if compute else self._portal.submit
-        return start(
-            self._async.generate_many(
-                prompts,
-                concurrency,
-                references=references,
-                job=job,
-                on_result=on_result,
-                on_progress=on_progress,
-                progress=progress,
-                timeout=timeout,
-                cache=cache,
-                executor=executor,
-                **common,
-            )
+        job_run = self._async.generate_many(
+            prompts,
+            concurrency,
+            references=references,
+            job=job,
+            on_result=on_result,
+            on_progress=on_progress,
+            progress=progress,
+            timeout=timeout,
+            cache=cache,
+            executor=executor,
+            **common,
         )
+        if compute:
+            return _discarding(progress, self._run, job_run)
+        return _discarding(progress, self._portal.submit, job_run)
 
     def sweep(
         self,
@@ -732,7 +743,7 @@ class Client:
         job: str | None = None,
         cache: bool | None = None,
         dry_run: bool = False,
-        progress: bool | None = None,
+        progress: bool | BatchProgress | None = None,
         timeout: float | None = None,
         on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
         **axes: list[Any],
@@ -741,18 +752,18 @@ class Client:
         grid: `client.sweep("A {animal} in {style}", animal=[...], style=[...])`.
         `on_result(index, result)`: called as each cell ends (index in plan order)."""
         shown: bool | BatchProgress | None = progress
-        if not dry_run:
+        if not dry_run and not isinstance(progress, BatchProgress):
             count = 1
-            for values in [*axes.values(), *(v for v in (aspect_ratio, resolution) if isinstance(v, list))]:
+            reference_sets = references if is_reference_axis(references) else None
+            for values in [*axes.values(), *(v for v in (aspect_ratio, resolution, reference_sets) if isinstance(v, (list, tuple)))]:
                 count *= len(values) if isinstance(values, (list, tuple)) else 1
             shown = make_progress(progress, count) or False
-        return self._run(
-            self._async.sweep(
-                template, aspect_ratio=aspect_ratio, resolution=resolution, references=references,
-                concurrency=concurrency, job=job, cache=cache, dry_run=dry_run, progress=shown, timeout=timeout,
-                on_result=on_result, **axes,
-            )
+        run = self._async.sweep(
+            template, aspect_ratio=aspect_ratio, resolution=resolution, references=references,
+            concurrency=concurrency, job=job, cache=cache, dry_run=dry_run, progress=shown, timeout=timeout,
+            on_result=on_result, **axes,
         )
+        return _discarding(shown, self._run, run)
 
     def history(self, limit: int | None = None) -> ResultList:
         """Past generations saved in this output folder, newest first."""

@@ -65,6 +65,9 @@ class BatchProgress:
     def close(self) -> None:
         self.show()
 
+    def discard(self) -> None:
+        """Take the display away: the batch was refused before anything started."""
+
 
 class TextProgress(BatchProgress):
     """One line on stderr: redrawn in place on a terminal, else printed at the end."""

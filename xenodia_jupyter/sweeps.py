@@ -18,7 +18,7 @@ import itertools
 import re
 import string
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeGuard
 
 from .errors import InvalidRequestError
 from .results import GenerationResult, ResultList, render_html
@@ -156,3 +156,12 @@ def split_axis(spec: str) -> tuple[str, list[str]]:
     if not match or not match.group(2).strip():
         raise InvalidRequestError("sweep", f"{spec!r}: write name=value1,value2")
     return match.group(1), [v.strip() for v in match.group(2).split(",") if v.strip()]
+
+
+def is_reference_axis(references: object) -> TypeGuard[list[Any] | tuple[Any, ...]]:
+    """A list of reference sets (each a list) is an axis of a sweep; a plain list is one set."""
+    return (
+        isinstance(references, (list, tuple))
+        and bool(references)
+        and all(isinstance(r, (list, tuple)) for r in references)
+    )

@@ -28,3 +28,7 @@ class WidgetProgress(BatchProgress):
     def close(self) -> None:
         self.show()
         self.bar.bar_style = "danger" if self.failed else "success"
+
+    def discard(self) -> None:
+        for widget in (self.bar, self.label, self.box):
+            widget.close()
