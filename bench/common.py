@@ -226,6 +226,85 @@ def emulator_process(latency: float, *extra: str) -> Iterator[EmulatorProcess]:
         log.close()
 
 
+@dataclass
+class CountingEmulator(EmulatorProcess):
+    """An emulator process (`bench/emulator_server.py`) whose counters can be read."""
+
+    proc: subprocess.Popen[str] | None = None
+
+    def command(self, text: str) -> dict[str, Any]:
+        import json
+
+        assert self.proc is not None and self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        answer: dict[str, Any] = json.loads(self.proc.stdout.readline())
+        return answer
+
+    def stats(self) -> dict[str, int]:
+        """The emulator's `Stats`: generate_posts, billed_calls, polls, downloads, model_requests, ..."""
+        return self.command("stats")
+
+    def reset(self) -> None:
+        self.command("reset")
+
+
+@contextlib.contextmanager
+def counting_emulator(latency: float = 0.0, *, same_image: bool = False) -> Iterator[CountingEmulator]:
+    """The emulator in its own process (as `emulator_process`), plus its counters
+    (`.stats()`, `.reset()`), without a record of every request.  `same_image`:
+    one render serves every task (see bench/emulator_server.py)."""
+    log = (WORK / "emulator.log").open("ab")
+    cmd = [PY, str(ROOT / "bench" / "emulator_server.py"), "--latency", str(latency), "--no-record"]
+    if same_image:
+        cmd.append("--same-image")
+    proc = subprocess.Popen(
+        cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log, text=True, cwd=WORK, bufsize=1
+    )
+    killer = threading.Timer(30, proc.kill)  # never hang on a server that does not start
+    killer.start()
+    urls: dict[str, str] = {}
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            key, _, value = line.strip().partition(": ")
+            if key in ("base URL", "CDN URL"):
+                urls[key] = value.strip()
+            if line.startswith("Press Ctrl-C"):
+                break
+        killer.cancel()
+        if len(urls) != 2:
+            raise RuntimeError(f"the emulator did not start (see {WORK / 'emulator.log'})")
+        yield CountingEmulator(urls["base URL"], urls["CDN URL"], proc.pid, proc=proc)
+    finally:
+        killer.cancel()
+        if proc.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                assert proc.stdin is not None
+                proc.stdin.write("quit\n")
+                proc.stdin.close()
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        log.close()
+
+
+def child_json(args: list[str], timeout: float) -> dict[str, Any]:
+    """Run `python <args>` in a fresh process (cwd: the scratch folder) and return
+    the JSON object on the last line of its stdout."""
+    import json
+
+    proc = subprocess.run([PY, *args], capture_output=True, text=True, timeout=timeout, cwd=WORK)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args[:2])} failed:\n{proc.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
 # The machine ----------------------------------------------------------------------------
 
 

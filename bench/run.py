@@ -46,6 +46,7 @@ NEEDED = {
     "jupyter_client": "jupyter_client",
     "numpy": "numpy",
     "matplotlib": "matplotlib",
+    "pyarrow": "pyarrow",
 }
 
 # --only name -> the module whose run(scale) returns its lines
@@ -56,7 +57,9 @@ BENCHMARKS: dict[str, str] = {
     "client": "bench_client",  # batch, overhead
     "memory": "bench_memory",
     "emulator": "bench_emulator",
-    "journal": "bench_journal",  # history, recover, cache lookup over 100,000 entries
+    "journal": "bench_journal",  # history, recover, cache lookup over 100,000 entries; resume 1k/10k/100k
+    "scale": "bench_scale",  # a 1,000- and a 10,000-item job: CPU per generation, peak RSS
+    "export": "bench_export",  # peak RSS of writing 2,000 4K results to Parquet
 }
 
 
