@@ -61,3 +61,19 @@ def test_ratings_reach_history_and_the_table(emu: Emulator, client: xj.Client) -
     (again,) = client.history(limit=1)
     assert again.rating == 1
     assert list(client.history(limit=1).to_pandas()["rating"]) == [1]
+
+
+def test_images_are_written_a_row_group_at_a_time_and_read_back_whole(
+    batch: xj.ResultList, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyarrow.parquet as pq
+
+    from xenodia_jupyter import export
+
+    monkeypatch.setattr(export, "ROW_GROUP_BYTES", 1)  # every image flushes its row group: memory holds one
+    (path,) = batch.to_parquet(tmp_path / "groups.parquet")
+    assert pq.ParquetFile(path).metadata.num_row_groups == 2  # the failed row rides with the next image
+    images = pq.read_table(path).column("image").to_pylist()
+    assert images[0] is None  # the failed item keeps its row, without an image
+    assert [i["bytes"] for i in images[1:]] == [r.path.read_bytes() for r in batch[1:]]
+    assert pq.ParquetFile(path).metadata.row_group(0).column(0).statistics is None  # no copies of images as min/max

@@ -11,6 +11,7 @@ imported only here, when called.
 
 from __future__ import annotations
 
+import array
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -54,6 +55,13 @@ def rows(items: Iterable[GenerationResult | BaseException], job: str | None = No
             }
 
 
+ROW_GROUP_BYTES = 32 * 1024 * 1024  # image bytes held before a row group is written
+# PNG bytes neither repeat nor compress, and min/max statistics of them would be
+# copies of whole images held by the writer: dictionaries, compression and
+# statistics are for the other columns only.
+COMPRESSION = {"image.bytes": "NONE", "image.path": "SNAPPY", **{name: "SNAPPY" for name in COLUMNS}}
+
+
 def to_pandas(items: Iterable[GenerationResult | BaseException], job: str | None = None) -> Any:
     pandas = _require("pandas")
     return pandas.DataFrame(list(rows(items, job)), columns=list(COLUMNS))
@@ -78,23 +86,71 @@ def to_parquet(
     schema = _schema(pyarrow)
     target = Path(path)
     written: list[Path] = []
-    shard: list[dict[str, Any]] = []
+    writer: Any = None
+    group: list[dict[str, Any]] = []
+    group_bytes = in_file = 0
 
-    def flush() -> None:
+    def write_group() -> None:
+        nonlocal group_bytes
+        if group:
+            writer.write_table(_table(pyarrow, group, schema))
+            group.clear()
+            group_bytes = 0
+
+    def open_file() -> Any:
         out = target if rows_per_file is None else target / f"part-{len(written):05d}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
-        table = pyarrow.Table.from_pylist([_with_image(row, embed_images) for row in shard], schema=schema)
-        parquet.write_table(table, out)
         written.append(out)
-        shard.clear()
+        return parquet.ParquetWriter(
+            out, schema, use_dictionary=list(COLUMNS), compression=COMPRESSION, write_statistics=list(COLUMNS)
+        )
 
-    for row in rows(items, job):
-        shard.append(row)
-        if rows_per_file is not None and len(shard) >= rows_per_file:
-            flush()
-    if shard or not written:
-        flush()
+    try:
+        for row in rows(items, job):
+            if writer is None:
+                writer, in_file = open_file(), 0
+            with_image = _with_image(row, embed_images)
+            group.append(with_image)
+            group_bytes += len((with_image["image"] or {}).get("bytes") or b"")
+            in_file += 1
+            if group_bytes >= ROW_GROUP_BYTES:  # images are large: memory holds one row group, not a file
+                write_group()
+            if rows_per_file is not None and in_file >= rows_per_file:
+                write_group()
+                writer.close()
+                writer = None
+        if writer is None and not written:
+            writer = open_file()  # no rows: still one (empty) file with the schema
+        if writer is not None:
+            write_group()
+    finally:
+        if writer is not None:
+            writer.close()
     return written
+
+
+def _table(pyarrow: Any, group: list[dict[str, Any]], schema: Any) -> Any:
+    """One row group as a table.  The image bytes go into one buffer, copied
+    once (`Table.from_pylist` grows a builder by doubling: several copies of
+    images tens of MB each)."""
+    images = [row["image"] for row in group]
+    blobs = [image.get("bytes") or b"" if image else b"" for image in images]
+    offsets = array.array("i", [0])
+    for blob in blobs:
+        offsets.append(offsets[-1] + len(blob))
+    data = pyarrow.py_buffer(blobs[0] if len(blobs) == 1 else b"".join(blobs))
+    del blobs
+    present = [bool(image) and image.get("bytes") is not None for image in images]  # embed_images=False: null
+    validity = None if all(present) else pyarrow.array(present, pyarrow.bool_()).buffers()[1]
+    image_bytes = pyarrow.BinaryArray.from_buffers(
+        pyarrow.binary(), len(group), [validity, pyarrow.py_buffer(offsets.tobytes()), data]
+    )
+    paths = pyarrow.array([image.get("path") if image else None for image in images], pyarrow.string())
+    missing = pyarrow.array([image is None for image in images], pyarrow.bool_())
+    image_column = pyarrow.StructArray.from_arrays([image_bytes, paths], names=["bytes", "path"], mask=missing)
+    rest = pyarrow.Table.from_pylist([{k: v for k, v in row.items() if k != "image"} for row in group],
+                                     schema=schema.remove(0))
+    return pyarrow.Table.from_arrays([image_column, *rest.columns], schema=schema)
 
 
 def _with_image(row: dict[str, Any], embed: bool) -> dict[str, Any]:
