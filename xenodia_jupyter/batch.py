@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from . import rules
 from .client_parts import ClientParts
 from .errors import APIConnectionError, GenerationFailedError, InvalidRequestError, StorageError
-from .named_jobs import JobList, plan_job
+from .named_jobs import JobList, plan_job, saved_items
 from .progress import BatchProgress, make_progress
 from .protocol import Task
 from .results import GenerationResult, ResultList
@@ -119,33 +119,45 @@ class Batches(ClientParts):
         if job is not None:
             entries = plan_job(self.store.journal, job, [r.request_key() for r in requests])
         self.budget.check(sum(r.price_usd for r, e in zip(requests, entries, strict=True) if e is None))
-        gate = asyncio.Semaphore(concurrency)
         results: list[GenerationResult | Exception | None] = [None] * len(requests)
         shown = progress if isinstance(progress, BatchProgress) else make_progress(progress, len(requests))
-
-        async def one(index: int) -> None:
-            async with gate:
-                if shown is not None:
-                    shown.item_started()
-                deadline = self._deadline(timeout)
-                link = (job, index) if job is not None else None
-                try:
-                    known = entries[index]
-                    if known is not None:
-                        results[index] = await self._resume(known, requests[index], deadline, link, on_progress)
-                    else:
-                        results[index] = await self.submit(
-                            requests[index], deadline=deadline, on_progress=on_progress, cache=cache, job_item=link
-                        )
-                except Exception as exc:  # one odd answer, or a full disk, sinks only its own item
-                    results[index] = exc
+        saved = saved_items(self.store.journal, entries) if job is not None else {}
+        for index, entry in saved.items():  # a resumed job's saved items: no task, no request
+            results[index] = GenerationResult.from_entry(entry)
             if shown is not None:
                 shown.item_finished(results[index])
             if on_result is not None:
                 on_result(index, results[index])  # type: ignore[arg-type]
 
+        async def one(index: int) -> None:
+            if shown is not None:
+                shown.item_started()
+            deadline = self._deadline(timeout)
+            link = (job, index) if job is not None else None
+            try:
+                known = entries[index]
+                if known is not None:
+                    results[index] = await self._resume(known, requests[index], deadline, link, on_progress)
+                else:
+                    results[index] = await self.submit(
+                        requests[index], deadline=deadline, on_progress=on_progress, cache=cache, job_item=link
+                    )
+            except Exception as exc:  # one odd answer, or a full disk, sinks only its own item
+                results[index] = exc
+            if shown is not None:
+                shown.item_finished(results[index])
+            if on_result is not None:
+                on_result(index, results[index])  # type: ignore[arg-type]
+
+        todo = iter([i for i in range(len(requests)) if i not in saved])
+
+        async def worker() -> None:
+            for index in todo:  # one iterator shared by the workers: each item is taken once, in order
+                await one(index)
+
         try:
-            await asyncio.gather(*(one(i) for i in range(len(requests))))
+            # `concurrency` workers, not a task per item: memory stays flat however long the job.
+            await asyncio.gather(*(worker() for _ in range(min(concurrency, len(requests) - len(saved)))))
         finally:
             if shown is not None:
                 shown.close()

@@ -40,7 +40,7 @@ from .budget import Reservation
 from .cluster_link import DriverQueues
 from .cluster_worker import PartitionSpec, Secret, run_partition
 from .errors import GenerationFailedError, InvalidRequestError, StorageError
-from .named_jobs import plan_job
+from .named_jobs import plan_job, saved_items
 from .results import GenerationResult, ResultList
 from .store import JournalEntry, JournalState
 
@@ -98,10 +98,12 @@ async def run_on_cluster(
 
     pending: list[int] = []
     use_cache = client.cache if cache is None else cache
+    saved = saved_items(journal, entries)
+    others = journal.entries_by_id([e for i, e in enumerate(entries) if e is not None and i not in saved])
     for index, entry_id in enumerate(entries):
-        known = journal.entry(entry_id) if entry_id is not None else None
-        if known is not None and known.state == JournalState.SAVED and known.paths and all(p.exists() for p in known.paths):
-            done: GenerationResult | Exception = GenerationResult.from_entry(known)
+        known = saved.get(index) or (others.get(entry_id) if entry_id is not None else None)
+        if index in saved:
+            done: GenerationResult | Exception = GenerationResult.from_entry(saved[index])
         elif known is not None and known.state == JournalState.FAILED:
             done = GenerationFailedError(known.task_id or "", {"message": known.error or "failed"})
         elif known is None and use_cache and (hit := client._cached(keys[index])) is not None:

@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from .errors import InvalidRequestError
-from .store import Journal
+from .store import Journal, JournalEntry, JournalState
 
 
 def fingerprint(item_keys: list[str]) -> str:
@@ -37,6 +37,18 @@ def plan_job(journal: Journal, name: str, item_keys: list[str]) -> list[str | No
         raise InvalidRequestError("job", f"{name!r} was journaled with other items: {_difference(items, item_keys)}; "
                                   "use a new job name, or ask for the same items to resume it")
     return [entry_id for _key, entry_id in items]
+
+
+def saved_items(journal: Journal, entries: list[str | None]) -> dict[int, JournalEntry]:
+    """The items of a resumed job that are saved, with their files still there:
+    they come back from the journal in one query, without a request."""
+    known = journal.entries_by_id([e for e in entries if e is not None])
+    saved = {}
+    for index, entry_id in enumerate(entries):
+        entry = known.get(entry_id) if entry_id is not None else None
+        if entry is not None and entry.state == JournalState.SAVED and entry.paths and all(p.exists() for p in entry.paths):
+            saved[index] = entry
+    return saved
 
 
 def _difference(items: list[tuple[str, str | None]], item_keys: list[str]) -> str:
