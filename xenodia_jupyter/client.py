@@ -283,11 +283,11 @@ class AsyncClient(Preparation, Batches, Recovery):
                            **({"task_id": task_id} if task_id else {}))
             raise
         state = JournalState.SUCCEEDED if task.done and task.state == "success" else JournalState.ACCEPTED
-        journal.update(
+        recorded = self._record_answer(
             entry, state=state, server_state=task.state, task_id=task.task_id, request_id=task.request_id, urls=task.urls
         )
         return await self._finish(task, entry, prompt=request.prompt, params=request.params, held=held,
-                                  deadline=deadline, on_progress=on_progress)
+                                  deadline=deadline, on_progress=on_progress, recorded=recorded)
 
     async def retrieve(
         self, task_id: str, *, timeout: float | None = None, on_progress: ProgressCallback | None = None
@@ -327,6 +327,12 @@ class AsyncClient(Preparation, Batches, Recovery):
         """Take the right to finish a journaled generation (`Journal.claim`)."""
         return self.store.journal.claim(entry, self._owner)
 
+    def _record_answer(self, entry: str, **values: Any) -> asyncio.Future[None]:
+        """Journal the POST's answer (the task id: a durable commit, an fsync) on a
+        thread, while the task's first poll interval passes; `_wait_and_save`
+        waits for it before it writes anything that comes after."""
+        return asyncio.ensure_future(asyncio.to_thread(self.store.journal.update, entry, **values))
+
     def _cached(self, key: str) -> GenerationResult | None:
         entry = self.store.journal.find_saved(key)
         if entry is None or not entry.paths or not all(p.exists() for p in entry.paths):
@@ -355,14 +361,16 @@ class AsyncClient(Preparation, Batches, Recovery):
         deadline: float,
         on_progress: ProgressCallback | None,
         poll_first: bool = False,
+        recorded: asyncio.Future[None] | None = None,
     ) -> GenerationResult:
         """Wait for the task, then save its images.  `held` is what this call
-        reserved from the budget (None when it reserved nothing: a retrieval)."""
+        reserved from the budget (None when it reserved nothing: a retrieval);
+        `recorded`, the journal write of the POST's answer, if still under way."""
         journal = self.store.journal
         try:
             return await self._wait_and_save(
                 task, entry, prompt=prompt, params=params, held=held, deadline=deadline,
-                on_progress=on_progress, poll_first=poll_first,
+                on_progress=on_progress, poll_first=poll_first, recorded=recorded,
             )
         finally:
             with contextlib.suppress(Exception):  # a journal that fails here has said so already
@@ -379,6 +387,7 @@ class AsyncClient(Preparation, Batches, Recovery):
         deadline: float,
         on_progress: ProgressCallback | None,
         poll_first: bool,
+        recorded: asyncio.Future[None] | None,
     ) -> GenerationResult:
         journal = self.store.journal
         renewed = time.monotonic()
@@ -401,8 +410,14 @@ class AsyncClient(Preparation, Batches, Recovery):
                 poll_now=poll_first,
             )
         except (TaskTimeoutError, asyncio.CancelledError, KeyboardInterrupt) as exc:
+            await _settled(recorded)
             journal.update(entry, error=describe_exception(exc))
             raise
+        except BaseException:
+            await _settled(recorded)
+            raise
+        if recorded is not None:
+            await recorded  # the task id is on disk (or in the fallback file) before anything later
         if task.state == "fail":
             reason = {k: self._transport.redact(v) if isinstance(v, str) else v for k, v in task.error.items()}
             journal.update(entry, state=JournalState.FAILED, server_state=task.state, error=str(reason))
@@ -472,6 +487,14 @@ class AsyncClient(Preparation, Batches, Recovery):
 
 
 _PAID_HINT = "The image is paid for and journaled: xj.recover() downloads it later"
+
+
+async def _settled(write: asyncio.Future[None] | None) -> None:
+    """Wait for a journal write on the way out of a failed call; its own failure
+    has kept the task id in the fallback file, and the call's error comes first."""
+    if write is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(write)
 
 
 def _discarding(progress: Any, start: Callable[[Any], T], coro: Coroutine[Any, Any, Any]) -> T:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import asyncio
+
     from .budget import Budget, Reservation
     from .polling import ProgressCallback
     from .preparation import PreparedGeneration
@@ -68,5 +70,6 @@ class ClientParts:
             deadline: float,
             on_progress: ProgressCallback | None,
             poll_first: bool = False,
+            recorded: asyncio.Future[None] | None = None,
         ) -> GenerationResult: ...
 
