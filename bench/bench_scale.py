@@ -34,6 +34,7 @@ from common import ROOT, CountingEmulator, Outcome, child_json, counting_emulato
 POINTS = (1_000, 10_000)
 CONCURRENCY = 200
 RSS_TARGET_MB = 200.0
+CLUSTER_ITEMS = 10_000  # the job also run with executor= a 3-worker LocalCluster
 RUNNERS = {"ours": "ours", "baseline": "handwritten"}
 
 
@@ -73,6 +74,7 @@ def run(scale: float = 1.0) -> list[Outcome]:
         points = tuple(max(100, round(p * scale / 3.33)) for p in points)
     cpu: list[Outcome] = []
     rss: list[Outcome] = []
+    ran: dict[int, dict[str, Any]] = {}  # our run at each point: the local side of the cluster line
     with counting_emulator(0.0, same_image=True) as emu:
         for position, count in enumerate(points):
             data: dict[str, dict[str, Any]] = {}
@@ -80,6 +82,7 @@ def run(scale: float = 1.0) -> list[Outcome]:
             for side, runner in sides if position % 2 == 0 else reversed(sides):
                 data[side] = scale_point(emu, runner, count, job=f"scale-{count}" if side == "ours" else None)
             ours, base = data["ours"], data["baseline"]
+            ran[count] = ours
             again = scale_point(emu, RUNNERS["ours"], count, job=f"scale-{count}", folder=ours["out"])
             whole = accounted(ours, count, posts=count) and accounted(base, count, posts=count)
             resumed = accounted(again, count, posts=0) and again["polls"] == again["downloads"] == 0
@@ -127,4 +130,32 @@ def run(scale: float = 1.0) -> list[Outcome]:
                     + ("" if resumed else " [the resume was NOT clean]"),
                 )
             )
-    return cpu + rss
+        size = min(CLUSTER_ITEMS, points[-1]) if scale >= 1 else points[0]
+        cluster = _cluster_point(emu, size, ran.get(size))
+    return cpu + rss + [cluster]
+
+
+def _cluster_point(emu: CountingEmulator, count: int, local: dict[str, Any] | None) -> Outcome:
+    """The same job on a 3-worker LocalCluster (`executor=`) next to the local
+    run: wall time and CPU per generation (driver and workers), every item
+    accounted for with exactly one POST each.  On this 2-core machine the
+    workers share the cores with the driver and the emulator, so this shows the
+    cost of the cluster machinery, not a speed-up (which needs machines)."""
+    local = local or scale_point(emu, RUNNERS["ours"], count, job=f"scale-local-{count}")
+    dask = scale_point(emu, "dask", count, job=f"scale-dask-{count}")
+    whole = accounted(dask, count, posts=count)
+    return Outcome(
+        f"job {_label(count)} on 3 Dask workers (wall)",
+        " s",
+        dask["wall_s"],
+        local["wall_s"],
+        "information: vs the same job in one process (no target); every item saved, one POST each",
+        None if whole else False,
+        reps={"ours": 1, "baseline": 1},
+        samples={"dask_wall_s": [dask["wall_s"]], "local_wall_s": [local["wall_s"]],
+                 "dask_cpu_s": [dask["cpu_s"]], "local_cpu_s": [local["cpu_s"]]},
+        extra={"items": count, "concurrency": CONCURRENCY, "dask": dask, "local": local},
+        note=f"CPU per generation {dask['cpu_s'] / count * 1000:.1f} ms (driver and workers) vs "
+        f"{local['cpu_s'] / count * 1000:.1f} ms; saved {dask['ok']:,}/{count:,}, POSTs {dask['posts']:,}, "
+        f"driver peak RSS {dask['peak_rss_mb']:.0f} MB" + ("" if whole else " [NOT every item accounted for]"),
+    )

@@ -12,19 +12,7 @@ process spent, and this script prints that as one JSON line:
     process that ended during the run), rss_before_mb, peak_rss_mb (VmHWM:
     the whole life of the process, imports included), children_peak_rss_mb
 
-To measure another way of running the same batch -- say
-`generate_many(..., executor=dask_client)` -- write one more runner and pass
-its name; nothing else changes:
-
-    def run_ours_dask(batch: Batch) -> Accounting:
-        from distributed import Client as DaskClient, LocalCluster
-        with xj.Client(api_key=batch.api_key, base_url=batch.base_url, output_dir=batch.out) as client:
-            with LocalCluster(n_workers=2, processes=True) as cluster, DaskClient(cluster) as dask:
-                results = client.generate_many(batch.prompts, job=batch.job, concurrency=batch.concurrency,
-                                               progress=False, executor=dask)
-            batch.done()  # after the workers have exited, so that their CPU time is counted
-            return account_ours(client, results, batch)
-
+`dask` (`run_ours_dask`) runs the same job with `executor=` a LocalCluster.
 (the workers are children of this process: their CPU time is in `cpu_s` once
 they have exited and been waited for.  `children_peak_rss_mb` is the largest
 one's ru_maxrss, which starts at this process's own peak when a child is
@@ -121,8 +109,27 @@ def run_handwritten(batch: Batch) -> Accounting:
     return Accounting(len(paths), len(paths), 0, len(files))
 
 
+def run_ours_dask(batch: Batch) -> Accounting:
+    """The same job with `executor=` a 3-worker `LocalCluster` (processes): the
+    workers send and save, this process (the driver) journals.  The cluster's
+    start is measured too; the workers' CPU counts once they have exited."""
+    from distributed import Client as DaskClient
+    from distributed import LocalCluster
+
+    import xenodia_jupyter as xj
+
+    with xj.Client(api_key=batch.api_key, base_url=batch.base_url, output_dir=batch.out) as client:
+        with LocalCluster(n_workers=3, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+                DaskClient(cluster) as dask:
+            results = client.generate_many(batch.prompts, job=batch.job, concurrency=batch.concurrency,
+                                           progress=False, executor=dask)
+        batch.done()  # after the workers exited: their CPU time is in RUSAGE_CHILDREN
+        return account_ours(client, results, batch)
+
+
 RUNNERS: dict[str, Callable[[Batch], Accounting]] = {
     "ours": run_ours,
+    "dask": run_ours_dask,
     "cached": run_cached,
     "handwritten": run_handwritten,
 }
