@@ -1,4 +1,6 @@
-"""JupyterLab 4 and Notebook 7 on loopback, and Debian's Chromium to drive them.
+"""JupyterLab 4 and Notebook 7 on loopback, Debian's Chromium to drive them,
+and the helpers the browser tests share (Run All once the kernel is really
+attached, checking a saved notebook).
 
 Each server runs in its own process group with its own config, data, runtime
 and settings folders (nothing from the developer's).  Never `playwright
@@ -9,14 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
 import time
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -125,6 +131,8 @@ def start_jupyter(app: str, root: Path, home: Path, env: dict[str, str], timeout
         "--ServerApp.allow_root=True",
         "--ServerApp.terminals_enabled=False",
     ]
+    # window.jupyterapp, so that a test can ask the page whether its kernel is attached (see wait_until_ready).
+    command.append(f"--{'LabApp' if app == 'lab' else 'JupyterNotebookApp'}.expose_app_in_browser=True")
     if app == "lab":
         command.append("--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate")
     log = home / f"jupyter-{app}.log"
@@ -146,3 +154,147 @@ def start_jupyter(app: str, root: Path, home: Path, env: dict[str, str], timeout
             server.stop()
             raise RuntimeError(f"jupyter {app} did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
+
+
+# Run All, once the page is ready for it -------------------------------------------------------
+
+# The key the panel tests give the kernel: a saved notebook must never hold it.
+KEY = "browser-test-secret-key-51d0aa"
+
+# What stands between the page and a Run All that runs every cell: "ready" or the reason.
+#
+# Run All clicked before the page has attached its notebook to a kernel drops cells: the
+# first code cell finds no kernel and starts one (a new session, which replaces the kernel
+# the test started); the cells after it are sent while that start is pending, find no
+# kernel to run on, and are skipped without a word (blank prompts: only the first cell
+# runs).  The toolbar's execution indicator cannot tell: it reads "idle" before any kernel
+# is attached.  So ask the page itself (window.jupyterapp, see expose_app_in_browser above).
+NOTEBOOK_STATE = """(path) => {
+  const app = window.jupyterapp;
+  if (!app || !app.shell) return 'the application has not started';
+  const panels = Array.from(app.shell.widgets('main')).filter(w => w.sessionContext && w.content && w.context);
+  const panel = panels.find(w => path ? w.context.path === path : w.isVisible);
+  if (!panel) return 'no notebook on screen';
+  if (!panel.context.isReady) return 'the notebook is loading';
+  const cells = panel.content.model ? panel.content.model.cells.length : 0;
+  if (!cells || panel.content.widgets.length !== cells) return `${panel.content.widgets.length} of ${cells} cells made`;
+  const shown = panel.node.querySelectorAll('.jp-Cell').length;
+  if (shown !== cells) return `${shown} of ${cells} cells in the page`;
+  const session = panel.sessionContext;
+  const kernel = session.session && session.session.kernel;
+  if (!session.isReady || !kernel) return 'no kernel attached yet';
+  if (kernel.connectionStatus !== 'connected') return `kernel ${kernel.connectionStatus}`;
+  if (kernel.status !== 'idle' || session.kernelDisplayStatus !== 'idle') return `kernel ${session.kernelDisplayStatus}`;
+  if (document.querySelector('.jp-Dialog')) return 'a dialog is open';
+  return 'ready';
+}"""
+
+
+class NotReady(AssertionError):
+    """The page did not get ready (or did not start the cells) in time."""
+
+
+def wait_until_ready(page: Any, path: str | None = None, timeout: float = 60) -> None:
+    """Wait until the notebook (`path`, or the one on screen) is loaded and drawn, its kernel
+    attached, connected and idle, and no dialog is open: only then does Run All run every cell."""
+    from playwright.sync_api import Error as PlaywrightError
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            state = page.evaluate(NOTEBOOK_STATE, path)
+        except PlaywrightError as error:  # the page is (re)loading
+            state = f"the page is loading ({str(error).splitlines()[0]})"
+        if state == "ready":
+            return
+        if time.monotonic() > deadline:
+            raise NotReady(f"the notebook was not ready to run within {timeout:.0f} s: {state}")
+        page.wait_for_timeout(200)
+
+
+def click_run_menu(page: Any, item: str, cell: Any) -> None:
+    """Click `cell` (which makes its notebook the current widget, or the menu acts on nothing,
+    and selects it), then Run > `item`, as a user does.  The same labels in both front ends."""
+    cell.click()
+    page.get_by_role("menuitem", name="Run", exact=True).click()
+    page.get_by_role("menuitem", name=item, exact=True).click()
+
+
+SCHEDULED = re.compile(r"\[(\*|\d+)\]")
+
+
+def run_skipped_cells(page: Any, scope: str = ".jp-Notebook", wait: float = 20) -> None:
+    """A safety net after Run All: every code cell should be running or done ("[*]" or a
+    number) within `wait` s.  If instead a tail of cells was never started (blank prompts,
+    and no cell before it failed), run that tail once with Run > Run Selected Cell and All
+    Below: those cells never ran, so running them is safe whatever they do."""
+    prompts = page.locator(f"{scope} .jp-CodeCell .jp-InputPrompt")
+    deadline = time.monotonic() + wait
+    while True:
+        started = [bool(SCHEDULED.search(text)) for text in prompts.all_inner_texts()]
+        if all(started):
+            return
+        if time.monotonic() > deadline:
+            break
+        page.wait_for_timeout(300)
+    first = started.index(False)
+    errors = page.locator(f'{scope} .jp-OutputArea-output[data-mime-type="application/vnd.jupyter.stderr"]')
+    if any(started[first:]) or errors.count():  # cells skipped in between, or aborted after an error
+        raise NotReady(f"Run All left these code cells unstarted: {started}, with {errors.count()} error outputs")
+    warnings.warn(f"Run All started {first} of {len(started)} code cells; running the rest", stacklevel=2)
+    wait_until_ready(page)
+    click_run_menu(page, "Run Selected Cell and All Below", prompts.nth(first))
+    prompts.last.filter(has_text=SCHEDULED).wait_for(timeout=30_000)
+
+
+def run_all_cells(page: Any) -> Any:
+    """Run > Run All Cells in the panel notebook once the page is ready (see NOTEBOOK_STATE),
+    wait until every cell has run, and return the panel's locator.
+
+    Each attempt is bounded; a failed one (Run All ran nothing, or the widget manager missed
+    the panel's models: "Error displaying widget: model not found") reloads the page, which
+    attaches to the same kernel afresh."""
+    panel = page.locator(".xenodia-panel")
+    missed = page.get_by_text("Error displaying widget")
+    for attempt in range(4):
+        if attempt:
+            page.reload()
+        try:
+            wait_until_ready(page)
+            click_run_menu(page, "Run All Cells", page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first)
+            panel.or_(missed).first.wait_for(timeout=30_000)
+        except Exception:  # Playwright's TimeoutError or NotReady: this attempt ran nothing
+            page.keyboard.press("Escape")
+            continue
+        if panel.count():
+            break
+    panel.wait_for()
+    run_skipped_cells(page)
+    last_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").last
+    last_prompt.filter(has_text=re.compile(r"\[\d+\]")).wait_for()  # every cell has run
+    return panel
+
+
+def wait_for(condition: Callable[[], object], what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def check_saved_notebook(path: Path) -> None:
+    """The panel notebook as saved from the page: no key, small, widget state of thumbnails only."""
+    time.sleep(0.5)  # the server writes the file in one go; give a partial write time to finish
+    text = path.read_text()
+    assert KEY not in text
+    assert "Bearer" not in text
+    assert len(text) < 300_000, f"the saved notebook is {len(text):,} bytes"
+    notebook = json.loads(text)
+    state = notebook["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
+    models = state.get("state", {})
+    assert models, "the widget state was not saved (saveState is on in this test's settings)"
+    for model in models.values():
+        assert len(json.dumps(model)) < 40_000, model.get("model_name")  # thumbnails only, never full images
+        if model.get("model_name") == "FileUploadModel":
+            assert not model["state"].get("value"), "uploaded bytes were saved in the widget state"

@@ -16,23 +16,28 @@ Never `playwright install`: the browser is /usr/bin/chromium (apt install chromi
 from __future__ import annotations
 
 import io
-import json
 import os
-import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_apps import CHROMIUM, CHROMIUM_ARGS, JupyterServer, start_jupyter
+from jupyter_apps import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KEY,
+    JupyterServer,
+    check_saved_notebook,
+    run_all_cells,
+    start_jupyter,
+    wait_for,
+)
 
 from xenodia_jupyter.emulator import Emulator
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build" / "browser"
-KEY = "browser-test-secret-key-51d0aa"
 WAIT_MS = 120_000  # generous: the machine is shared and slow
 
 pytestmark = [
@@ -120,7 +125,7 @@ def _drive(page: Any, served: JupyterServer, emu: Emulator, reference: Path, exp
     page.on("pageerror", lambda exc: problems.append(f"{exc}\n{exc.stack}"))
     try:
         page.goto(served.url("panel.ipynb"))
-        panel = _run_all_cells(page)
+        panel = run_all_cells(page)
         # From here on the page must raise nothing.  (Before: Notebook 7.6 itself raises
         # "Cannot read properties of undefined (reading 'schema')" on every page load.)
         problems.clear()
@@ -173,8 +178,8 @@ def _drive(page: Any, served: JupyterServer, emu: Emulator, reference: Path, exp
         before = saved.stat().st_mtime_ns
         page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
         page.keyboard.press("Control+s")
-        _wait_for(lambda: saved.stat().st_mtime_ns != before, "the notebook to be saved")
-        _check_saved_notebook(saved)
+        wait_for(lambda: saved.stat().st_mtime_ns != before, "the notebook to be saved")
+        check_saved_notebook(saved)
         assert not problems, problems
     finally:
         page.screenshot(path=str(BUILD / f"last-{app}.png"))
@@ -224,7 +229,7 @@ def test_the_panel_fits_480_800_and_1400_px_without_clipping(
         page.set_default_timeout(WAIT_MS)
         try:
             page.goto(served.url("panel.ipynb"))
-            panel = _run_all_cells(page)
+            panel = run_all_cells(page)
             # The widths are the notebook's: JupyterLab's file browser is closed first.
             open_tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
             if open_tab.count():
@@ -372,7 +377,7 @@ def test_dropped_and_pasted_images_become_references_in_the_browser(
         page.on("pageerror", lambda exc: problems.append(str(exc)))
         try:
             page.goto(served.url("panel.ipynb"))
-            panel = _run_all_cells(page)
+            panel = run_all_cells(page)
             problems.clear()
             zone = page.locator(".xenodia-dropzone")
             zone.wait_for()
@@ -396,8 +401,8 @@ def test_dropped_and_pasted_images_become_references_in_the_browser(
             before = saved.stat().st_mtime_ns
             page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
             page.keyboard.press("Control+s")
-            _wait_for(lambda: saved.stat().st_mtime_ns != before, "the notebook to be saved")
-            _check_saved_notebook(saved)
+            wait_for(lambda: saved.stat().st_mtime_ns != before, "the notebook to be saved")
+            check_saved_notebook(saved)
             text = saved.read_text()
             for _kind, data in files.values():  # no dropped bytes, in any spelling the state could use
                 assert base64.b64encode(data).decode()[:40] not in text
@@ -405,62 +410,6 @@ def test_dropped_and_pasted_images_become_references_in_the_browser(
         finally:
             page.screenshot(path=str(BUILD / f"last-drop-{app}.png"))
             context.close()
-
-
-def _run_all_cells(page: Any) -> Any:
-    """Run > Run All Cells once the kernel is connected; returns the panel's locator.
-
-    Right after a kernel starts, the page's first kernel connection can fail
-    (the server answers 500 and the page reconnects), and then a click can run
-    nothing, or the widget manager can miss the panel's models ("Error
-    displaying widget: model not found").  Each attempt is bounded; a failed
-    one reloads the page, which attaches to the same kernel afresh."""
-    panel = page.locator(".xenodia-panel")
-    missed = page.get_by_text("Error displaying widget")
-    for attempt in range(4):
-        if attempt:
-            page.reload()
-        try:
-            page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
-            page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=30_000)
-            # Make the notebook the current widget, or the menu's commands act on nothing.
-            page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first.click()
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-            panel.or_(missed).first.wait_for(timeout=30_000)
-        except Exception:  # Playwright's TimeoutError: this attempt ran nothing
-            page.keyboard.press("Escape")
-            continue
-        if panel.count():
-            break
-    panel.wait_for()
-    last_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").last
-    last_prompt.filter(has_text=re.compile(r"\[\d+\]")).wait_for()  # every cell has run
-    return panel
-
-
-def _wait_for(condition: object, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.2)
-
-
-def _check_saved_notebook(path: Path) -> None:
-    time.sleep(0.5)  # the server writes the file in one go; give a partial write time to finish
-    text = path.read_text()
-    assert KEY not in text
-    assert "Bearer" not in text
-    assert len(text) < 300_000, f"the saved notebook is {len(text):,} bytes"
-    notebook = json.loads(text)
-    state = notebook["metadata"].get("widgets", {}).get("application/vnd.jupyter.widget-state+json", {})
-    models = state.get("state", {})
-    assert models, "the widget state was not saved (saveState is on in this test's settings)"
-    for model in models.values():
-        assert len(json.dumps(model)) < 40_000, model.get("model_name")  # thumbnails only, never full images
-        if model.get("model_name") == "FileUploadModel":
-            assert not model["state"].get("value"), "uploaded bytes were saved in the widget state"
 
 
 def _write_readme_screenshot(source: Path, target: Path, limit: int = 200_000) -> None:

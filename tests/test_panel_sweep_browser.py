@@ -17,8 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_apps import CHROMIUM, CHROMIUM_ARGS, JupyterServer, start_jupyter
-from test_panel_browser import KEY, _check_saved_notebook, _run_all_cells, _wait_for
+from jupyter_apps import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KEY,
+    JupyterServer,
+    check_saved_notebook,
+    run_all_cells,
+    start_jupyter,
+    wait_for,
+)
 
 from xenodia_jupyter.emulator import Emulator
 
@@ -102,7 +110,7 @@ def _drive(page: Any, served: JupyterServer, emu: Emulator, expect: Any) -> None
     page.on("pageerror", lambda exc: problems.append(f"{exc}\n{exc.stack}"))
     try:
         page.goto(served.url("panel.ipynb"))
-        panel = _run_all_cells(page)
+        panel = run_all_cells(page)
         problems.clear()  # Notebook 7.6 itself raises on every page load (see test_panel_browser.py)
         # The widths are the notebook's: JupyterLab's file browser is closed first.
         open_tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
@@ -164,8 +172,8 @@ def _drive(page: Any, served: JupyterServer, emu: Emulator, expect: Any) -> None
         before = saved.stat().st_mtime_ns
         page.locator(".jp-Notebook").first.click(position={"x": 5, "y": 5})
         page.keyboard.press("Control+s")
-        _wait_for(lambda: saved.stat().st_mtime_ns != before, "the notebook to be saved")
-        _check_saved_notebook(saved)
+        wait_for(lambda: saved.stat().st_mtime_ns != before, "the notebook to be saved")
+        check_saved_notebook(saved)
         assert not problems, problems
     finally:
         page.screenshot(path=str(BUILD / f"last-sweep-{app}.png"))

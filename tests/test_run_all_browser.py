@@ -21,7 +21,15 @@ from typing import Any
 import httpx
 import nbformat
 import pytest
-from jupyter_apps import CHROMIUM, CHROMIUM_ARGS, JupyterServer, start_jupyter
+from jupyter_apps import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    JupyterServer,
+    click_run_menu,
+    start_jupyter,
+    wait_for,
+    wait_until_ready,
+)
 
 from xenodia_jupyter.emulator import Emulator
 
@@ -94,17 +102,17 @@ def test_run_all_from_the_menu_runs_every_cell(served: JupyterServer, browser: A
     try:
         # ?reset: JupyterLab opens this notebook alone, not the tabs of the earlier tests.
         page.goto(served.url(path) + ("&reset" if served.app == "lab" else ""))
-        _run_all_from_the_menu(page)
+        _run_all_from_the_menu(page, path)
         code_cells = sum(1 for c in nbformat.read(served.root / path, as_version=4).cells if c.cell_type == "code")
         prompts = page.locator(f"{SHOWN} .jp-CodeCell .jp-InputPrompt")
         assert prompts.count() == code_cells
-        _wait_for(lambda: all(re.search(r"\[\d+\]", t) for t in prompts.all_inner_texts()), "a number in every prompt", 240)
+        wait_for(lambda: all(re.search(r"\[\d+\]", t) for t in prompts.all_inner_texts()), "a number in every prompt", 240)
 
         saved = served.root / path
         before = saved.stat().st_mtime_ns
         page.locator(f"{SHOWN} .jp-Notebook").first.click(position={"x": 5, "y": 5})
         page.keyboard.press("Control+s")
-        _wait_for(lambda: saved.stat().st_mtime_ns != before, "the notebook to be saved", 60)
+        wait_for(lambda: saved.stat().st_mtime_ns != before, "the notebook to be saved", 60)
         time.sleep(0.5)  # the server writes the file in one go; give a partial write time to finish
         _check_every_cell_ran(saved)
     finally:
@@ -114,24 +122,21 @@ def test_run_all_from_the_menu_runs_every_cell(served: JupyterServer, browser: A
         _stop_kernels(served)
 
 
-def _run_all_from_the_menu(page: Any) -> None:
-    """Run > Run All Cells once the kernel is connected.  Right after a kernel
-    starts, the page's first connection can fail and a click can run nothing;
-    then the page is reloaded (it attaches to the same kernel) and the click
-    made again, at most four times."""
+def _run_all_from_the_menu(page: Any, path: str) -> None:
+    """Run > Run All Cells once the page has attached the notebook to its kernel
+    (see jupyter_apps.wait_until_ready: clicked before, Run All skips every code
+    cell after the first).  An attempt that still starts nothing reloads the
+    page (it attaches to the same kernel) and clicks again, at most four times."""
     first = page.locator(f"{SHOWN} .jp-CodeCell .jp-InputPrompt").first
     for attempt in range(4):
         if attempt:
             page.reload()
         try:
-            first.wait_for(timeout=60_000)
-            page.locator('.jp-Notebook-ExecutionIndicator[data-status="idle"]').wait_for(timeout=30_000)
-            first.click()  # make the notebook the current widget, or the menu acts on nothing
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+            wait_until_ready(page, path)
+            click_run_menu(page, "Run All Cells", first)
             first.filter(has_text=re.compile(r"\[(\*|\d+)\]")).wait_for(timeout=30_000)
             return
-        except Exception:  # Playwright's TimeoutError: this attempt ran nothing
+        except Exception:  # Playwright's TimeoutError or NotReady: this attempt ran nothing
             page.keyboard.press("Escape")
     raise AssertionError("Run All Cells never started the first cell")
 
@@ -157,11 +162,3 @@ def _stop_kernels(served: JupyterServer) -> None:
     headers = {"Authorization": f"token {served.token}"}
     for session in httpx.get(f"{served.base}/api/sessions", headers=headers, timeout=30).json():
         httpx.delete(f"{served.base}/api/sessions/{session['id']}", headers=headers, timeout=60)
-
-
-def _wait_for(condition: Any, what: str, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
