@@ -44,7 +44,7 @@ REDISPLAY_TARGET_MS = 2.0  # any later display of the same result
 
 
 def _result(path: Path) -> Any:
-    from xenodia_jupyter.results import GenerationResult
+    from xenodia_jupyter.core.results import GenerationResult
 
     return GenerationResult(
         prompt=PROMPT_4K,
@@ -110,8 +110,8 @@ def preview_time(label: str, path: Path, reps: int, reps_naive: int) -> Outcome:
     from jupyter_client.session import json_packer
     from PIL import Image
 
-    from xenodia_jupyter.store import OutputStore
-    from xenodia_jupyter.thumbnails import THUMBNAIL_SIZE, thumbnail_path
+    from xenodia_jupyter.images.thumbnails import THUMBNAIL_SIZE, thumbnail_path
+    from xenodia_jupyter.store.journal import OutputStore
 
     downloaded = path.read_bytes()
     store = OutputStore(path.parent / f"preview-store-{label}")

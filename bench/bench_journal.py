@@ -53,9 +53,9 @@ from common import (
 )
 from scale_child import prompts_for
 
-from xenodia_jupyter.client import AsyncClient
-from xenodia_jupyter.named_jobs import fingerprint
-from xenodia_jupyter.store import JOURNAL_NAME, SCHEMA_VERSION, Journal, JournalState, file_stem
+from xenodia_jupyter.batches.named import fingerprint
+from xenodia_jupyter.client.async_client import AsyncClient
+from xenodia_jupyter.store.journal import JOURNAL_NAME, SCHEMA_VERSION, Journal, JournalState, file_stem
 
 ENTRIES = 100_000
 TARGETS_MS = {"history": 50.0, "recover": 200.0, "cache lookup": 1.0}

@@ -1,7 +1,7 @@
 """memory: RSS growth while holding 100 results of 3840x2160.
 
 Each sample is a fresh process (so earlier allocations do not hide growth)
-that imports Pillow and `xenodia_jupyter.results`, opens and closes one image
+that imports Pillow and `xenodia_jupyter.core.results`, opens and closes one image
 (so Pillow's plugins are loaded), reads its RSS, then builds 100
 `GenerationResult`s over 100 copies of one rendered 4K PNG and reads its RSS
 again.
@@ -27,7 +27,7 @@ import gc, json, sys
 from pathlib import Path
 import psutil
 from PIL import Image
-from xenodia_jupyter.results import GenerationResult
+from xenodia_jupyter.core.results import GenerationResult
 
 files = sorted(Path(sys.argv[1]).glob("*.png"))
 decode = sys.argv[2] == "decode"

@@ -61,7 +61,7 @@ def _same_pixels(data: bytes, image: Any) -> bool:
 
 
 def measure(label: str, image: Any, reps_ours: int, reps_base: int) -> Outcome:
-    from xenodia_jupyter.references import prepare_references
+    from xenodia_jupyter.images.references import prepare_references
 
     made: dict[str, Any] = {}
 

@@ -54,7 +54,7 @@ def main(argv: list[str]) -> int:
     mode, source, out, rows_per_file = argv
     import pyarrow.parquet as pq
 
-    from xenodia_jupyter.results import GenerationResult, ResultList
+    from xenodia_jupyter.core.results import GenerationResult, ResultList
 
     paths = sorted(Path(source).glob("*.png"))
     results: ResultList[GenerationResult] = ResultList(

@@ -246,7 +246,7 @@ def test_a_job_stopped_on_the_driver_stops_its_workers_and_resumes_later_billed_
 
 
 def test_a_local_output_folder_with_workers_on_other_machines_is_warned_about(tmp_path: Path) -> None:
-    from xenodia_jupyter.cluster import _warn_if_not_shared
+    from xenodia_jupyter.batches.cluster.driver import _warn_if_not_shared
 
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")

@@ -12,12 +12,12 @@ import httpx
 import pytest
 
 import xenodia_jupyter as xj
-from xenodia_jupyter import preparation
-from xenodia_jupyter.budget import Budget
+from xenodia_jupyter.core import preparer as preparation
+from xenodia_jupyter.core.budget import Budget
 from xenodia_jupyter.emulator import Emulator
 from xenodia_jupyter.errors import APIError
-from xenodia_jupyter.store import RECOVERABLE, Journal, JournalState, parse_state
-from xenodia_jupyter.transport import Refused, RetryPolicy
+from xenodia_jupyter.store.journal import RECOVERABLE, Journal, JournalState, parse_state
+from xenodia_jupyter.wire.transport import Refused, RetryPolicy
 
 # The budget ---------------------------------------------------------------------------------
 
@@ -216,12 +216,12 @@ def test_all_the_lazy_table_and_type_checking_imports_agree() -> None:
     annotation_only = {"Callable", "Iterable", "Panel"}  # used in signatures, not exported lazily
     assert checked - annotation_only == lazy
     assert lazy <= set(xj.__all__)
-    import xenodia_jupyter.client  # noqa: F401  (loads every submodule the client uses)
+    import xenodia_jupyter.client.async_client  # noqa: F401  (loads every submodule the client uses)
 
     for name in xj.__all__:
         assert getattr(xj, name) is not None, name
-    import xenodia_jupyter.store  # noqa: F401
-    import xenodia_jupyter.sweeps  # noqa: F401
+    import xenodia_jupyter.batches.sweeps  # noqa: F401
+    import xenodia_jupyter.store.journal  # noqa: F401
 
     for name in ("generate", "generate_many", "sweep", "recover", "history", "jobs", "panel", "provenance"):
         assert callable(getattr(xj, name)), f"xj.{name} is shadowed by a submodule"

@@ -17,7 +17,7 @@ from PIL import Image
 
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.store import Journal, OutputStore
+from xenodia_jupyter.store.journal import Journal, OutputStore
 
 
 def test_the_journal_records_every_step_but_never_the_bytes(client: xj.Client, tmp_path: Path) -> None:
@@ -82,7 +82,7 @@ def test_a_process_killed_after_the_post_loses_nothing(tmp_path: Path) -> None:
 _WRITER = """
 import sys
 from pathlib import Path
-from xenodia_jupyter.store import Journal
+from xenodia_jupyter.store.journal import Journal
 journal = Journal(Path(sys.argv[1]))
 for i in range(150):
     entry = journal.begin(base_url="http://x", prompt=f"{sys.argv[2]}-{i}", params={}, refs=[])

@@ -25,10 +25,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from xenodia_jupyter import rules
 from xenodia_jupyter.emulator import Emulator, EmulatorState, create_app
 from xenodia_jupyter.emulator.app import create_cdn_app, model_item
 from xenodia_jupyter.emulator.render import prompt_colours, render_image, sample_reference
+from xenodia_jupyter.wire import rules
 
 REPO = Path(__file__).resolve().parent.parent
 GOOD = {"model": "gpt-image-2", "prompt": "a red bicycle"}

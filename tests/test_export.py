@@ -68,7 +68,7 @@ def test_images_are_written_a_row_group_at_a_time_and_read_back_whole(
 ) -> None:
     import pyarrow.parquet as pq
 
-    from xenodia_jupyter import export
+    from xenodia_jupyter.core import export
 
     monkeypatch.setattr(export, "ROW_GROUP_BYTES", 1)  # every image flushes its row group: memory holds one
     (path,) = batch.to_parquet(tmp_path / "groups.parquet")

@@ -24,7 +24,7 @@ import pytest
 
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.store import Journal, JournalState
+from xenodia_jupyter.store.journal import Journal, JournalState
 
 KEY = "hardening-secret-key-3c9d"
 

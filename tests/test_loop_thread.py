@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from xenodia_jupyter import loop_thread as loop_thread_module
-from xenodia_jupyter.loop_thread import LoopThread
+from xenodia_jupyter.core import loop_thread as loop_thread_module
+from xenodia_jupyter.core.loop_thread import LoopThread
 
 
 @pytest.fixture

@@ -28,12 +28,12 @@ from nbkernel import KernelSession, error_output, text
 from PIL import Image
 
 from xenodia_jupyter import AsyncClient
+from xenodia_jupyter.core.results import GenerationResult
 from xenodia_jupyter.emulator import Emulator
 from xenodia_jupyter.jupyter import engine, markup
-from xenodia_jupyter.jupyter.gallery import HISTORY_PAGE
-from xenodia_jupyter.jupyter.panel import Panel
+from xenodia_jupyter.jupyter.panel.gallery import HISTORY_PAGE
+from xenodia_jupyter.jupyter.panel.studio import Panel
 from xenodia_jupyter.jupyter.settings import XenodiaSettings
-from xenodia_jupyter.results import GenerationResult
 
 KEY = "panel-test-secret-key-93c1e2"
 
@@ -777,7 +777,7 @@ SETUP = r'''
 import asyncio, json, time
 from ipywidgets.widgets.widget import _instances
 import xenodia_jupyter as xj
-from xenodia_jupyter.jupyter.panel import Panel
+from xenodia_jupyter.jupyter.panel.studio import Panel
 
 
 async def until(condition, timeout=60.0):

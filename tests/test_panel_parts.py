@@ -8,9 +8,9 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from xenodia_jupyter.jupyter.choices import Choices
-from xenodia_jupyter.jupyter.widget_list import WidgetList
-from xenodia_jupyter.rules import ModelInfo
+from xenodia_jupyter.jupyter.panel.choices import Choices
+from xenodia_jupyter.jupyter.panel.widget_list import WidgetList
+from xenodia_jupyter.wire.rules import ModelInfo
 
 
 class Part:

@@ -27,9 +27,9 @@ import xenodia_jupyter as xj
 from xenodia_jupyter import AsyncClient
 from xenodia_jupyter.emulator import Emulator
 from xenodia_jupyter.jupyter import engine
-from xenodia_jupyter.jupyter.panel import Panel
+from xenodia_jupyter.jupyter.panel.studio import Panel
+from xenodia_jupyter.jupyter.panel.sweep_form import MAX_CELLS
 from xenodia_jupyter.jupyter.settings import XenodiaSettings
-from xenodia_jupyter.jupyter.sweep_form import MAX_CELLS
 
 KEY = "panel-sweep-secret-key-7f21c4"
 STYLES = "style = ink wash, origami, watercolor"
@@ -337,7 +337,7 @@ KERNEL_SETUP = r'''
 import asyncio, json, time
 from ipywidgets.widgets.widget import _instances
 import xenodia_jupyter as xj
-from xenodia_jupyter.jupyter.panel import Panel
+from xenodia_jupyter.jupyter.panel.studio import Panel
 
 
 async def until(condition, timeout=60.0):

@@ -7,8 +7,8 @@ import io
 import pytest
 
 import xenodia_jupyter as xj
+from xenodia_jupyter.batches.progress import TextProgress, make_progress
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.progress import TextProgress, make_progress
 
 
 class Terminal(io.StringIO):

@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import xenodia_jupyter as xj
-from xenodia_jupyter import protocol
-from xenodia_jupyter.rules import ModelInfo
+from xenodia_jupyter.wire import protocol
+from xenodia_jupyter.wire.rules import ModelInfo
 
 ENVELOPE = {
     "task_id": "task_123",

@@ -11,7 +11,7 @@ import pytest
 
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.image_provenance import with_provenance
+from xenodia_jupyter.images.provenance import with_provenance
 
 
 def test_a_saved_png_says_how_it_was_made(emu: Emulator, client: xj.Client, tmp_path: Path) -> None:

@@ -19,15 +19,16 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image, ImageCms, ImageDraw, ImageOps
 
-from xenodia_jupyter import encoding, references, rules
 from xenodia_jupyter.errors import InvalidRequestError
-from xenodia_jupyter.references import (
+from xenodia_jupyter.images import encoding, references
+from xenodia_jupyter.images.references import (
     MAX_REFERENCE_PIXELS,
     PreparedReference,
     encode_image,
     prepare_references,
     reference_from_bytes,
 )
+from xenodia_jupyter.wire import rules
 
 try:
     from tests.data.bad_inputs import BAD_INPUTS, BadInput, animated, encoded, png_claiming
@@ -720,7 +721,7 @@ def test_importing_the_module_loads_neither_pillow_nor_numpy() -> None:
     code = (
         "import sys, types; pkg = types.ModuleType('xenodia_jupyter'); "
         f"pkg.__path__ = [{str(package)!r}]; sys.modules['xenodia_jupyter'] = pkg; "
-        "import xenodia_jupyter.references; "
+        "import xenodia_jupyter.images.references; "
         "print(sorted(m for m in ('PIL', 'numpy', 'concurrent.futures') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

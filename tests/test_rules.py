@@ -8,9 +8,9 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from xenodia_jupyter import rules
 from xenodia_jupyter.errors import InvalidRequestError
-from xenodia_jupyter.rules import (
+from xenodia_jupyter.wire import rules
+from xenodia_jupyter.wire.rules import (
     ACCEPTED_MIME_TYPES,
     ASPECT_RATIOS,
     MAX_PROMPT_CHARS,

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 import xenodia_jupyter as xj
+from xenodia_jupyter.batches.sweeps import KEYWORDS, plan_sweep, split_axis
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.sweeps import KEYWORDS, plan_sweep, split_axis
 
 AXES = {"animal": ["fox", "owl"], "style": ["ink wash", "origami", "pixel art"]}
 

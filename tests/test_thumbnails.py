@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from xenodia_jupyter.results import GenerationResult, render_html
-from xenodia_jupyter.thumbnails import THUMBNAIL_SIZE, jpeg_thumbnail, make_thumbnail, thumbnail_path
+from xenodia_jupyter.core.results import GenerationResult, render_html
+from xenodia_jupyter.images.thumbnails import THUMBNAIL_SIZE, jpeg_thumbnail, make_thumbnail, thumbnail_path
 
 
 def transparent_png(path: Path | None = None, mode: str = "RGBA") -> bytes:

@@ -28,15 +28,15 @@ _LAZY = {
     "Client": "client",
     "AsyncClient": "client",
     "PreparedGeneration": "client",
-    "Budget": "budget",
-    "GenerationResult": "results",
-    "ResultList": "results",
-    "ModelInfo": "rules",
-    "PriceTier": "rules",
-    "Task": "protocol",
-    "provenance": "image_provenance",
-    "thumbnail_column": "export",
-    "Sweep": "sweeps",
+    "Budget": "core.budget",
+    "GenerationResult": "core.results",
+    "ResultList": "core.results",
+    "ModelInfo": "wire.rules",
+    "PriceTier": "wire.rules",
+    "Task": "wire.protocol",
+    "provenance": "images.provenance",
+    "thumbnail_column": "core.export",
+    "Sweep": "batches.sweeps",
     "MissingExtra": "_extras",
     "XenodiaError": "errors",
     "InvalidRequestError": "errors",
@@ -53,7 +53,7 @@ _LAZY = {
     "GenerationFailedError": "errors",
     "TaskTimeoutError": "errors",
     "StorageError": "errors",
-    "Job": "loop_thread",  # what generate_many(compute=False) returns: a future of the results
+    "Job": "core.loop_thread",  # what generate_many(compute=False) returns: a future of the results
 }
 
 __all__ = [*_LAZY, "generate", "generate_many", "sweep", "recover", "history", "jobs", "panel", "default_client"]
@@ -62,8 +62,12 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
     from ._extras import MissingExtra
-    from .budget import Budget
-    from .client import AsyncClient, Client, PreparedGeneration
+    from .batches.sweeps import Sweep
+    from .client.async_client import AsyncClient, Client, PreparedGeneration
+    from .core.budget import Budget
+    from .core.export import thumbnail_column
+    from .core.loop_thread import Job
+    from .core.results import GenerationResult, ResultList
     from .errors import (
         APIConnectionError,
         APIError,
@@ -81,14 +85,10 @@ if TYPE_CHECKING:
         UpstreamError,
         XenodiaError,
     )
-    from .export import thumbnail_column
-    from .image_provenance import provenance
-    from .jupyter.panel import Panel
-    from .loop_thread import Job
-    from .protocol import Task
-    from .results import GenerationResult, ResultList
-    from .rules import ModelInfo, PriceTier
-    from .sweeps import Sweep
+    from .images.provenance import provenance
+    from .jupyter.panel.studio import Panel
+    from .wire.protocol import Task
+    from .wire.rules import ModelInfo, PriceTier
 
 
 def __getattr__(name: str) -> Any:
@@ -115,7 +115,7 @@ _default_lock = threading.Lock()
 def default_client() -> Client:
     """The client behind the module-level functions."""
     global _default
-    from .client import Client
+    from .client.async_client import Client
 
     env = tuple(os.environ.get(k) for k in ("XENODIA_API_KEY", "XENODIA_BASE_URL", "XENODIA_OUTPUT_DIR"))
     with _default_lock:
@@ -210,7 +210,7 @@ def panel(
     budget_usd: float | None = None,
 ) -> Panel:
     """The generation studio widget (also `%xenodia panel`)."""
-    from .jupyter.panel import Panel
+    from .jupyter.panel.studio import Panel
 
     return Panel(output_dir, timeout=timeout, budget_usd=budget_usd)
 
@@ -218,7 +218,7 @@ def panel(
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext xenodia_jupyter`: registers `%%xenodia` and `%xenodia`."""
     from .errors import XenodiaError
-    from .jupyter.magics import XenodiaMagics, short_traceback
+    from .jupyter.magics.magics import XenodiaMagics, short_traceback
 
     ipython.register_magics(XenodiaMagics)
     # A XenodiaError from any cell shows as a short block, not a page of frames.

@@ -34,8 +34,8 @@ def _version(distribution: str) -> str | None:
 
 def report() -> str:
     """The lines `python -m xenodia_jupyter` prints."""
-    from .client import DEFAULT_BASE_URL
-    from .store import JOURNAL_NAME, default_output_dir
+    from .client.async_client import DEFAULT_BASE_URL
+    from .store.journal import JOURNAL_NAME, default_output_dir
 
     output_dir = default_output_dir().resolve()
     key = os.environ.get("XENODIA_API_KEY")

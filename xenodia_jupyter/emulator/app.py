@@ -45,7 +45,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import InvalidRequestError
-from ..rules import (
+from ..wire.rules import (
     ASPECT_RATIOS,
     MAX_REFERENCE_BYTES,
     MAX_REFERENCES,

@@ -20,8 +20,8 @@ import textwrap
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
-from ..encoding import encode_image
-from ..rules import image_size
+from ..images.encoding import encode_image
+from ..wire.rules import image_size
 
 __all__ = ["render_image", "sample_reference", "SAMPLE_TYPES"]
 

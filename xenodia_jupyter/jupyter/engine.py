@@ -20,11 +20,11 @@ import threading
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..budget import Budget
-from ..loop_thread import Job, LoopThread
+from ..core.budget import Budget
+from ..core.loop_thread import Job, LoopThread
 
 if TYPE_CHECKING:
-    from ..client import AsyncClient
+    from ..client.async_client import AsyncClient
 
 T = TypeVar("T")
 
@@ -62,7 +62,7 @@ def kernel_client(*, output_dir: str | None = None) -> AsyncClient:
     engine's loop.  A new key or base URL in the environment gives a new client.
     Every kernel client draws on one budget, whose limit is
     `XenodiaSettings.budget_usd`: the magic and the panel share one spend."""
-    from ..client import AsyncClient
+    from ..client.async_client import AsyncClient
     from .settings import kernel_settings
 
     settings = kernel_settings()

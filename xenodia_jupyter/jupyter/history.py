@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..store import JournalEntry
+    from ..store.journal import JournalEntry
 
 _MARKS = {
     "saved": ("saved", "#2a6"),
@@ -69,7 +69,7 @@ class HistoryTable:
     def _thumb(self, e: JournalEntry) -> str:
         if e.state != "saved" or not e.paths or not e.paths[0].exists():
             return ""
-        from ..thumbnails import make_thumbnail
+        from ..images.thumbnails import make_thumbnail
 
         try:
             data = make_thumbnail(e.paths[0])

@@ -8,7 +8,7 @@ import html
 import ipywidgets as widgets
 from IPython.display import display
 
-from ..progress import BatchProgress
+from ..batches.progress import BatchProgress
 
 
 class WidgetProgress(BatchProgress):

@@ -1,0 +1,7 @@
+"""`%%xenodia` and `%xenodia`: argument parsing, the magics class, and the run
+of one cell's generations on the engine thread.
+"""
+
+from .magics import XenodiaMagics, short_traceback
+
+__all__ = ["XenodiaMagics", "short_traceback"]

@@ -1,0 +1,111 @@
+"""The panel's lightbox: one result large, inside the panel.
+
+    lightbox.show_card(cards, index) # show cards[index]; ‹ and › go through `cards`
+    lightbox.close_view()            # hide it and drop the picture from widget state
+
+The picture is a screen-sized JPEG (at most PREVIEW_PX on a side), made on a
+worker thread from the saved file; the 4K PNG never reaches the browser.  It
+is dropped when the lightbox closes, so a saved notebook does not keep it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any
+
+import ipywidgets as widgets
+
+from ...images.thumbnails import jpeg_thumbnail
+from .. import markup
+from ..markup import PREVIEW_PX, error_html
+from .parts import Background, ResultCard, button, show, tagged
+
+
+class Lightbox(widgets.VBox):
+    """Hidden until `open`; `start(coro)` runs a coroutine in the background."""
+
+    def __init__(self, start: Callable[[Coroutine[Any, Any, Any]], Background]) -> None:
+        super().__init__(layout=widgets.Layout(display="none", border=f"1px solid {markup.RULE}", padding="6px"))
+        self.add_class("xenodia-lightbox")
+        self._start = start
+        self._cards: Sequence[ResultCard] = ()
+        self.index = -1
+        self.previous_button = button(
+            "", "xenodia-lightbox-previous", icon="chevron-left", width="40px", tooltip="Previous"
+        )
+        self.next_button = button("", "xenodia-lightbox-next", icon="chevron-right", width="40px", tooltip="Next")
+        self.close_button = button("", "xenodia-lightbox-close", icon="times", width="40px", tooltip="Close")
+        self.previous_button.on_click(lambda _b: self.step(-1))
+        self.next_button.on_click(lambda _b: self.step(1))
+        self.close_button.on_click(lambda _b: self.close_view())
+        self.picture = tagged(
+            widgets.Image(format="jpeg", layout=widgets.Layout(max_width="100%", object_fit="contain")),
+            "xenodia-lightbox-image",
+        )
+        self.text = tagged(widgets.HTML(layout=widgets.Layout(flex="1 1 auto")), "xenodia-lightbox-caption")
+        self.children = [  # the words first: a tall picture never pushes them out of sight
+            widgets.HBox(
+                [self.text, self.previous_button, self.next_button, self.close_button],
+                layout=widgets.Layout(align_items="flex-start"),
+            ),
+            self.picture,
+        ]
+
+    @property
+    def card(self) -> ResultCard | None:
+        return self._cards[self.index] if 0 <= self.index < len(self._cards) else None
+
+    def show_card(self, cards: Sequence[ResultCard], index: int) -> None:
+        """Show `cards[index]` large; the arrows go through `cards` (the gallery's order)."""
+        self._cards = cards
+        self.index = index
+        self._draw()
+        show(self, True)
+
+    def step(self, by: int) -> None:
+        if self._cards:
+            self.index = (self.index + by) % len(self._cards)
+            self._draw()
+
+    def close_view(self) -> None:
+        show(self, False)
+        self._cards, self.index = (), -1
+        self.picture.value = b""  # not kept in the saved widget state
+        self.text.value = ""
+
+    def _draw(self) -> None:
+        card = self.card
+        if card is None:
+            return
+        result = card.result
+        self.picture.value = card.thumbnail  # the small one at once; the larger one follows
+        self.text.value = markup.lightbox_html(result.prompt, facts(result), f"{self.index + 1} of {len(self._cards)}")
+        self.previous_button.disabled = self.next_button.disabled = len(self._cards) < 2
+        self._start(self._load_preview(card))
+
+    async def _load_preview(self, card: ResultCard) -> None:
+        try:
+            data = await asyncio.to_thread(jpeg_thumbnail, card.result.paths[0], PREVIEW_PX)
+        except Exception as exc:
+            if self.card is card:
+                self.text.value += error_html(exc)
+            return
+        if self.card is card and self.comm is not None:  # still the one shown
+            self.picture.value = data
+
+
+def facts(result: Any) -> list[tuple[str, str]]:
+    """The parameters, cost, ids and file of a result, as (name, value) rows."""
+    rows = [
+        ("aspect ratio", result.aspect_ratio or "—"),
+        ("resolution", result.resolution or "—"),
+        ("cost", f"${result.cost_usd:.2f}" if result.cost_usd is not None else "—"),
+        ("task id", result.task_id or "—"),
+    ]
+    if result.created_at:
+        rows.append(("made", datetime.datetime.fromtimestamp(result.created_at).strftime("%Y-%m-%d %H:%M:%S")))
+    if result.paths:
+        rows.append(("file", str(result.paths[0])))
+    return rows

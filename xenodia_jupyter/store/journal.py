@@ -1,0 +1,658 @@
+"""Where results are kept: the output folder and its journal.
+
+Every generation is written to the journal (SQLite, WAL) before its request is
+sent, and again as soon as the task id, each state, the result URLs and the
+saved files are known.  Whatever happens to the process, a paid image can then
+be found again by `recover()`.  Image files are written atomically (temporary
+file, then rename) with the prompt and parameters in a JSON file beside them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import re
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import APIResponseError, StorageError
+from ..wire import rules
+
+DEFAULT_OUTPUT_DIR = "xenodia_outputs"
+JOURNAL_NAME = "journal.sqlite3"
+
+_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS generations (
+    id          TEXT PRIMARY KEY,
+    created_at  REAL NOT NULL,
+    updated_at  REAL NOT NULL,
+    base_url    TEXT NOT NULL,
+    prompt      TEXT NOT NULL,
+    params      TEXT NOT NULL,
+    refs        TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    task_id     TEXT,
+    request_id  TEXT,
+    urls        TEXT,
+    paths       TEXT,
+    cost_usd    REAL,
+    error       TEXT,
+    server_state TEXT,
+    rating      INTEGER NOT NULL DEFAULT 0,
+    claimed_by  TEXT,
+    claimed_until REAL,
+    request_key TEXT
+);
+CREATE INDEX IF NOT EXISTS generations_task ON generations(task_id);
+CREATE INDEX IF NOT EXISTS generations_created ON generations(created_at);
+"""
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS generations_request_key ON generations(request_key, state, created_at);
+CREATE INDEX IF NOT EXISTS generations_state ON generations(state, created_at);
+CREATE TABLE IF NOT EXISTS jobs (
+    name        TEXT PRIMARY KEY,
+    created_at  REAL NOT NULL,
+    fingerprint TEXT NOT NULL,
+    size        INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS job_items (
+    job         TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    item_key    TEXT NOT NULL,
+    entry_id    TEXT,
+    PRIMARY KEY (job, idx)
+);
+"""
+
+
+class JournalState(str, Enum):
+    """Where an entry is in its life, as this client sees it.  What the server
+    last said of the task (`waiting`, `generating`, ...) is `server_state`."""
+
+    SENDING = "sending"  # written before the POST: it may be on its way
+    ACCEPTED = "accepted"  # the server holds a task with this id; waiting for it
+    RETRIEVING = "retrieving"  # a task id handed to retrieve(), not sent from here
+    SUCCEEDED = "success"  # the task succeeded; its images are not saved yet
+    SAVED = "saved"  # the files are on disk
+    FAILED = "fail"  # the task ended in `fail`
+    REFUSED = "refused"  # the server answered the POST with an error: nothing billed
+    UNKNOWN = "unknown"  # the POST's fate is unknown (connection lost after sending)
+
+
+# Paid for, or maybe paid for, and not saved: what recover() finishes.  A state
+# not in this list (a typo, a newer version's) is never guessed to be recoverable.
+RECOVERABLE = frozenset({JournalState.ACCEPTED, JournalState.RETRIEVING, JournalState.SUCCEEDED, JournalState.UNKNOWN})
+
+# Journals written before server_state existed kept the server's words in `state`.
+_LEGACY_STATES = {"waiting": JournalState.ACCEPTED, "queuing": JournalState.ACCEPTED, "generating": JournalState.ACCEPTED}
+
+
+def parse_state(value: str) -> JournalState | str:
+    """A stored state as a `JournalState`, or the raw text when it is none of them."""
+    try:
+        return JournalState(value)
+    except ValueError:
+        return _LEGACY_STATES.get(value, value)
+
+
+def default_output_dir() -> Path:
+    return Path(os.environ.get("XENODIA_OUTPUT_DIR") or DEFAULT_OUTPUT_DIR)
+
+
+@dataclass
+class JournalEntry:
+    id: str
+    created_at: float
+    updated_at: float
+    base_url: str
+    prompt: str
+    params: dict[str, Any]
+    refs: list[dict[str, Any]]
+    state: JournalState | str
+    task_id: str | None
+    request_id: str | None
+    urls: list[str]
+    paths: list[Path]
+    cost_usd: float | None
+    error: str | None
+    server_state: str | None = None
+    rating: int = 0  # 1 starred, -1 rejected, 0 none
+
+    @property
+    def recoverable(self) -> bool:
+        """Paid for (or maybe paid for) but not saved, and findable again."""
+        return self.state in RECOVERABLE and bool(self.task_id or self.urls)
+
+
+SCHEMA_VERSION = 6  # 1: first; 2: server_state; 3: rating; 4: claims; 5: request_key; 6: jobs
+_COLUMNS = {
+    "request_id": "TEXT",
+    "urls": "TEXT",
+    "paths": "TEXT",
+    "cost_usd": "REAL",
+    "error": "TEXT",
+    "server_state": "TEXT",
+    "rating": "INTEGER NOT NULL DEFAULT 0",
+    "claimed_by": "TEXT",
+    "claimed_until": "REAL",
+    "request_key": "TEXT",
+}
+CLAIM_LEASE_S = 60.0  # a claim not renewed this long belongs to a process that is gone
+RATINGS = {1: "starred", 0: "none", -1: "rejected"}
+WRITE_ATTEMPTS = 3  # a journal write that fails (locked, disk full) is tried this often before the fallback
+
+
+class Journal:
+    """The SQLite journal of one output folder.  Safe for several threads, tasks
+    and processes at once: each write is one short transaction, WAL mode lets
+    readers and a writer overlap, and a busy timeout serialises writers.
+
+    A write that still fails after `WRITE_ATTEMPTS` (disk full, locked by
+    another process) and carries a task id goes to `journal.fallback.jsonl`
+    beside it (append-only, fsynced) and raises `StorageError` naming the
+    task; the next time the journal opens, the fallback is folded back in."""
+
+    def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = path
+        self.fallback_path = path.with_name(path.stem + ".fallback.jsonl")
+        self.busy_timeout_s = busy_timeout_s
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = None
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StorageError(f"the output folder {self.path.parent} cannot be used ({exc})", path=str(self.path.parent)) from None
+            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, check_same_thread=False, isolation_level=None)
+            try:
+                self._open(conn)
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+                    raise StorageError(f"the journal {self.path} is locked by another process ({exc})", path=str(self.path)) from None
+                raise StorageError(
+                    f"the journal {self.path} is damaged ({exc}); move it aside "
+                    f"(mv '{self.path}' '{self.path}.damaged') and run again: nothing was sent",
+                    path=str(self.path),
+                ) from None
+            self._conn = conn
+            self._fold_fallback()
+        return self._conn
+
+    def _open(self, conn: sqlite3.Connection) -> None:
+        version = conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StorageError(
+                f"the journal {self.path} was written by a newer xenodia-jupyter (schema {version}, this one "
+                f"knows {SCHEMA_VERSION}); upgrade, or use another output folder: nothing was sent",
+                path=str(self.path),
+            )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(generations)")}
+        for name, kind in _COLUMNS.items():
+            if name not in columns:  # a journal from an older version: migrate in place
+                conn.execute(f"ALTER TABLE generations ADD COLUMN {name} {kind}")
+        conn.executescript(_INDEXES)
+        if version < SCHEMA_VERSION:
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        conn.execute("SELECT count(*) FROM generations").fetchone()  # reads the table: a damaged file fails here
+
+    @contextmanager
+    def _tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+        """One transaction.  `durable`: synchronous=FULL, one fsync at commit, for
+        the rows a power cut must not take (the pre-POST row, the task id)."""
+        with self._lock:
+            conn = self._connection()
+            if durable:
+                conn.execute("PRAGMA synchronous=FULL")
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield conn
+                except BaseException:
+                    conn.execute("ROLLBACK")
+                    raise
+                conn.execute("COMMIT")
+            finally:
+                if durable:
+                    conn.execute("PRAGMA synchronous=NORMAL")
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def begin(
+        self,
+        *,
+        base_url: str,
+        prompt: str,
+        params: dict[str, Any],
+        refs: list[dict[str, Any]],
+        owner: str | None = None,
+        request_key: str | None = None,
+        job_item: tuple[str, int] | None = None,
+    ) -> str:
+        """The row written before a POST, claimed by `owner` (see `claim`).  If it
+        cannot be written, nothing is sent."""
+        entry_id = uuid.uuid4().hex
+        now = time.time()
+        until = now + CLAIM_LEASE_S if owner else None
+        try:
+            with self._tx(durable=True) as conn:
+                conn.execute(
+                    "INSERT INTO generations (id, created_at, updated_at, base_url, prompt, params, refs, state,"
+                    " claimed_by, claimed_until, request_key) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?)",
+                    (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs), owner, until, request_key),
+                )
+                if job_item is not None:  # in the same transaction: a job never loses track of a sent item
+                    conn.execute("UPDATE job_items SET entry_id = ? WHERE job = ? AND idx = ?", (entry_id, *job_item))
+        except sqlite3.Error as exc:
+            raise StorageError(f"the journal {self.path} could not be written ({exc}): nothing was sent", path=str(self.path)) from None
+        return entry_id
+
+    def update(self, entry_id: str, **values: Any) -> None:
+        """Set columns of one entry; lists are stored as JSON.  A write that names
+        a task id is durable, and survives a failing journal in the fallback file."""
+        allowed = {"state", "server_state", "task_id", "request_id", "urls", "paths", "cost_usd", "error"}
+        unknown = set(values) - allowed
+        if unknown:
+            raise ValueError(f"not journal columns: {sorted(unknown)}")
+        cols = {
+            k: json.dumps([str(p) for p in v]) if isinstance(v, list) else v.value if isinstance(v, Enum) else v
+            for k, v in values.items()
+        }
+        cols["updated_at"] = time.time()
+        assignments = ", ".join(f"{k} = ?" for k in cols)
+        paid = "task_id" in values or "urls" in values
+        for attempt in range(WRITE_ATTEMPTS):
+            try:
+                with self._tx(durable="task_id" in values) as conn:
+                    conn.execute(f"UPDATE generations SET {assignments} WHERE id = ?", (*cols.values(), entry_id))
+                return
+            except (sqlite3.Error, StorageError) as exc:
+                failure = exc
+                if attempt + 1 < WRITE_ATTEMPTS:
+                    time.sleep(0.1 * 4**attempt)
+        if not paid:
+            raise StorageError(f"the journal {self.path} could not be written ({failure})", path=str(self.path)) from None
+        self._write_fallback({"id": entry_id, **cols})
+        task_id = values.get("task_id")
+        raise StorageError(
+            f"the journal {self.path} could not be written ({failure}); task {task_id} is kept in "
+            f"{self.fallback_path.name} beside it, and xj.recover() saves it once the journal works again",
+            path=str(self.path),
+            task_id=task_id,
+        ) from None
+
+    def _write_fallback(self, record: dict[str, Any]) -> None:
+        line = (json.dumps(record) + "\n").encode()
+        fd = os.open(self.fallback_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _fold_fallback(self) -> None:
+        """Apply what the fallback file kept to the journal, then remove it (called
+        with the connection open and the lock held)."""
+        if not self.fallback_path.exists():
+            return
+        conn = self._conn
+        assert conn is not None
+        records = []
+        for line in self.fallback_path.read_text().splitlines():
+            with contextlib.suppress(ValueError):  # a line cut short by a crash
+                records.append(json.loads(line))
+        conn.execute("BEGIN IMMEDIATE")
+        for record in records:
+            entry_id = record.pop("id", None)
+            cols = {k: v for k, v in record.items() if k in _COLUMNS or k in ("state", "task_id", "updated_at")}
+            if entry_id and cols:
+                assignments = ", ".join(f"{k} = ?" for k in cols)
+                conn.execute(f"UPDATE generations SET {assignments} WHERE id = ?", (*cols.values(), entry_id))
+        conn.execute("COMMIT")
+        self.fallback_path.unlink()
+
+    def entries(
+        self,
+        *,
+        limit: int | None = None,
+        state: JournalState | None = None,
+        states: Iterable[JournalState] | None = None,
+    ) -> list[JournalEntry]:
+        """Newest first; only those in `state` (or `states`) when given (the limit counts those)."""
+        if not self.path.exists():
+            return []
+        wanted = [state.value] if state is not None else [s.value for s in states] if states is not None else None
+        sql, args = "SELECT * FROM generations", []
+        if wanted is not None:  # an index query, not a scan of a 100,000-entry journal
+            sql, args = sql + f" WHERE state IN ({', '.join('?' * len(wanted))})", wanted
+        sql += " ORDER BY created_at DESC"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        return [_entry(row) for row in self._select(sql, args)]
+
+    def claim(self, entry_id: str, owner: str, lease_s: float = CLAIM_LEASE_S) -> bool:
+        """Take (or renew) the right to work on an entry for `lease_s` seconds.
+        False when another owner holds a claim that has not expired: its task is
+        live in another client or process, which will save it."""
+        now = time.time()
+        with self._tx() as conn:
+            cursor = conn.execute(
+                "UPDATE generations SET claimed_by = ?, claimed_until = ? WHERE id = ?"
+                " AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until IS NULL OR claimed_until < ?)",
+                (owner, now + lease_s, entry_id, owner, now),
+            )
+            if cursor.rowcount == 1:
+                return True
+            row = conn.execute("SELECT claimed_by FROM generations WHERE id = ?", (entry_id,)).fetchone()
+            if row is None or not _owner_is_gone(row[0]):
+                return False
+            conn.execute(  # its process died on this machine: no need to wait for the lease
+                "UPDATE generations SET claimed_by = ?, claimed_until = ? WHERE id = ? AND claimed_by = ?",
+                (owner, now + lease_s, entry_id, row[0]),
+            )
+            return True
+
+    def release(self, entry_id: str, owner: str) -> None:
+        """Give a claim up (the work on the entry has ended, one way or another)."""
+        with self._tx() as conn:
+            conn.execute(
+                "UPDATE generations SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",
+                (entry_id, owner),
+            )
+
+    # Jobs ---------------------------------------------------------------------------
+
+    def job(self, name: str) -> tuple[str, list[tuple[str, str | None]]] | None:
+        """A job's fingerprint and its items (item key, entry id or None), in order."""
+        rows = self._select("SELECT fingerprint FROM jobs WHERE name = ?", [name])
+        if not rows:
+            return None
+        items = self._select("SELECT item_key, entry_id FROM job_items WHERE job = ? ORDER BY idx", [name])
+        return rows[0][0], [(row[0], row[1]) for row in items]
+
+    def job_entries(self, name: str, indices: list[int]) -> dict[int, str | None]:
+        """The journal entry of some items of a job (None: never sent)."""
+        found: dict[int, str | None] = {}
+        for start in range(0, len(indices), 500):  # SQLite caps the number of parameters
+            chunk = indices[start : start + 500]
+            rows = self._select(
+                f"SELECT idx, entry_id FROM job_items WHERE job = ? AND idx IN ({', '.join('?' * len(chunk))})",
+                [name, *chunk],
+            )
+            found.update((row[0], row[1]) for row in rows)
+        return found
+
+    def create_job(self, name: str, fingerprint: str, item_keys: list[str]) -> None:
+        """Journal a job as a whole before its first POST."""
+        with self._tx(durable=True) as conn:
+            conn.execute(
+                "INSERT INTO jobs (name, created_at, fingerprint, size) VALUES (?, ?, ?, ?)",
+                (name, time.time(), fingerprint, len(item_keys)),
+            )
+            conn.executemany(
+                "INSERT INTO job_items (job, idx, item_key) VALUES (?, ?, ?)",
+                [(name, i, key) for i, key in enumerate(item_keys)],
+            )
+
+    def job_summaries(self) -> list[dict[str, Any]]:
+        """Every job with its counts and spend, newest first."""
+        rows = self._select(
+            "SELECT j.name, j.created_at, j.size,"
+            " SUM(g.state = 'saved'), SUM(g.state IN ('fail', 'refused')),"
+            " SUM(g.id IS NOT NULL AND g.state NOT IN ('saved', 'fail', 'refused')),"
+            " SUM(i.entry_id IS NULL), COALESCE(SUM(g.cost_usd), 0)"
+            " FROM jobs j JOIN job_items i ON i.job = j.name LEFT JOIN generations g ON g.id = i.entry_id"
+            " GROUP BY j.name ORDER BY j.created_at DESC",
+            [],
+        )
+        keys = ("name", "created_at", "size", "saved", "failed", "running", "never_sent", "spent_usd")
+        return [dict(zip(keys, (row[0], row[1], row[2], *(int(v or 0) for v in row[3:7]), float(row[7])), strict=True)) for row in rows]
+
+    def entries_by_id(self, ids: list[str]) -> dict[str, JournalEntry]:
+        """Many entries at once (a resumed job's): a query per 500, not one per entry."""
+        found: dict[str, JournalEntry] = {}
+        for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
+            chunk = ids[start : start + 500]
+            rows = self._select(f"SELECT * FROM generations WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+            found.update((row["id"], _entry(row)) for row in rows)
+        return found
+
+    def entry(self, entry_id: str) -> JournalEntry | None:
+        rows = self._select("SELECT * FROM generations WHERE id = ?", [entry_id])
+        return _entry(rows[0]) if rows else None
+
+    def rate(self, entry_id: str, rating: int) -> None:
+        """Star (1), reject (-1) or clear (0) a result; kept across kernel restarts."""
+        if rating not in RATINGS:
+            raise ValueError(f"rating must be 1 (star), -1 (reject) or 0 (none), not {rating!r}")
+        with self._tx() as conn:
+            conn.execute("UPDATE generations SET rating = ?, updated_at = ? WHERE id = ?", (rating, time.time(), entry_id))
+
+    def find_saved(self, request_key: str) -> JournalEntry | None:
+        """The newest saved result of a request (the cache's lookup: one index query)."""
+        rows = self._select(
+            "SELECT * FROM generations WHERE request_key = ? AND state = 'saved' ORDER BY created_at DESC LIMIT 1",
+            [request_key],
+        )
+        return _entry(rows[0]) if rows else None
+
+    def find_task(self, task_id: str) -> JournalEntry | None:
+        rows = self._select("SELECT * FROM generations WHERE task_id = ? ORDER BY created_at DESC LIMIT 1", [task_id])
+        return _entry(rows[0]) if rows else None
+
+    def _select(self, sql: str, args: list[Any]) -> list[sqlite3.Row]:
+        with self._lock:
+            conn = self._connection()
+            conn.row_factory = sqlite3.Row
+            try:
+                return conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise StorageError(
+                    f"the journal {self.path} could not be read ({exc}); if it is damaged, move it aside "
+                    f"(mv '{self.path}' '{self.path}.damaged')",
+                    path=str(self.path),
+                ) from None
+            finally:
+                conn.row_factory = None
+
+
+def claim_owner() -> str:
+    """A claim's owner: this machine, this process, and one client in it."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+def _owner_is_gone(owner: str | None) -> bool:
+    """True when `owner` is a process of this machine that no longer runs."""
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists but is not ours to signal
+        return False
+    return False
+
+
+def _entry(row: sqlite3.Row) -> JournalEntry:
+    def load(value: str | None) -> Any:
+        return json.loads(value) if value else []
+
+    return JournalEntry(
+        id=row["id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        base_url=row["base_url"],
+        prompt=row["prompt"],
+        params=json.loads(row["params"]),
+        refs=json.loads(row["refs"]),
+        state=parse_state(row["state"]),
+        task_id=row["task_id"],
+        request_id=row["request_id"],
+        urls=load(row["urls"]),
+        paths=[stored_path(p) for p in load(row["paths"])],
+        cost_usd=row["cost_usd"],
+        error=row["error"],
+        server_state=row["server_state"],
+        rating=row["rating"] or 0,
+    )
+
+
+def output_location(root: str | os.PathLike[str] | None) -> tuple[Path, str | None]:
+    """Where an `output_dir` puts things: (the local folder, the fsspec URL of
+    remote storage or None).  With remote storage (`s3://...`) the images go
+    there and the journal stays in the local folder, on this machine's disk:
+    SQLite needs a real file system, and a journal is only worth keeping where
+    the process that sends the POSTs can write it before each one."""
+    if root is None:
+        return default_output_dir(), None
+    text = os.fspath(root)
+    protocol, sep, rest = text.partition("://")
+    if not sep:
+        return Path(text), None
+    if protocol in ("file", "local"):
+        return Path(urlsplit(text).path if protocol == "file" else rest), None
+    return default_output_dir(), text.rstrip("/")
+
+
+class OutputStore:
+    """An output folder: image files, their JSON side files, and the journal.
+
+    `root` may be an fsspec URL (`s3://bucket/run`, `gs://...`): images and side
+    files are then written there (the `[storage]` extra), and the journal is kept
+    locally (see `output_location`).  Another process may pass its own `journal`
+    (a cluster worker reports to the driver's)."""
+
+    def __init__(self, root: str | os.PathLike[str] | None = None, *, journal: Journal | None = None) -> None:
+        self.root, self.remote = output_location(root)
+        if self.remote is not None:
+            from . import remote as stored_files
+
+            stored_files.check_remote(self.remote)
+        self.journal = journal if journal is not None else Journal(self.root / JOURNAL_NAME)
+
+    def save_result(self, data: bytes, *, url: str, prompt: str, index: int, facts: dict[str, Any]) -> Path:
+        """Check a downloaded result (a whole image of an accepted type) and save
+        it under a readable name.  The JSON side file holds the prompt, `facts`
+        (parameters, task and request id, cost, journal id), the URL and when."""
+        mime = check_image(data, url)
+        meta = {"prompt": prompt, **facts, "url": url, "index": index, "saved_at": time.time()}
+        if mime == "image/png":
+            from .. import __version__
+            from ..images.provenance import with_provenance
+
+            data = with_provenance(data, {**meta, "package": f"xenodia-jupyter {__version__}"})
+        try:
+            stem = file_stem(prompt, facts.get("task_id"), index, facts.get("created_at"))
+            return self.save_image(data, mime, stem=stem, meta=meta)
+        except OSError as exc:  # disk full, a file where the folder should be: the task stays recoverable
+            raise StorageError(
+                f"the image could not be saved in {self.root} ({exc.strerror or exc})", path=str(self.root), task_id=facts.get("task_id")
+            ) from None
+
+    def sweep_debris(self, older_than_s: float = 3600.0) -> list[Path]:
+        """Remove the `.part` files an interrupted save left behind (a live save
+        takes seconds, so an hour-old one is debris); returns what was removed."""
+        removed = []
+        cutoff = time.time() - older_than_s
+        for part in self.root.glob(".*.part") if self.root.is_dir() else []:
+            with contextlib.suppress(OSError):
+                if part.stat().st_mtime < cutoff:
+                    part.unlink()
+                    removed.append(part)
+        return removed
+
+    def save_image(self, data: bytes, mime: str, *, stem: str, meta: dict[str, Any]) -> Path:
+        """Write `data` atomically as `<root>/<stem><ext>` and `meta` beside it."""
+        name = f"{_safe_stem(stem)}{_EXTENSIONS.get(mime, '.png')}"
+        if self.remote is not None:
+            from . import remote as stored_files
+
+            return stored_files.write_remote(self.remote, name, data, json.dumps(meta, indent=2, default=str).encode())
+        self.root.mkdir(parents=True, exist_ok=True)
+        path = self.root / name
+        # Only the image is flushed to the disk before the journal says "saved": the
+        # side file repeats what the journal holds, so it is not worth a second fsync.
+        _atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode(), durable=False)
+        _atomic_write(path, data)
+        return path
+
+
+def stored_path(text: str) -> Path:
+    """A saved file's path as the journal keeps it: a local `Path`, or for remote
+    storage a `upath.UPath` (the same methods that we use: exists, name, open,
+    read_bytes)."""
+    if "://" not in text:
+        return Path(text)
+    from . import remote as stored_files
+
+    return stored_files.remote_path(text)
+
+
+def _safe_stem(stem: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "image"
+
+
+def _atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def file_stem(prompt: str, task_id: str | None, index: int, when: float | None = None) -> str:
+    """A readable, unique file name: time, a slug of the prompt, the task id."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when or time.time()))
+    slug = re.sub(r"[^a-z0-9]+", "-", prompt.lower()).strip("-")[:40].rstrip("-") or "image"
+    # A task id is the server's text: keep file names safe and short (< 255 bytes) whatever it sends.
+    ident = re.sub(r"[^A-Za-z0-9_-]+", "-", task_id or "")[:64].strip("-") or uuid.uuid4().hex[:12]
+    return f"{stamp}_{slug}_{ident}_{index}"
+
+
+def check_image(data: bytes, url: str) -> str:
+    """A downloaded result must be a whole image of an accepted type; returns its mime type."""
+    mime = rules.sniff_mime(data)
+    if mime is None:
+        raise APIResponseError(f"{url} did not return an image ({rules.describe_bytes(data)})")
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            im.verify()
+        if mime == "image/png" and not data.rstrip(b"\x00").endswith(b"IEND\xaeB`\x82"):
+            raise OSError("no IEND chunk")
+    except Exception as exc:
+        raise APIResponseError(f"{url} returned a broken or truncated image ({exc})") from None
+    return mime
