@@ -6,7 +6,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench install clean test-floors test-release dist
+.PHONY: demo test test-fast lint bench install clean test-floors test-release dist
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -42,7 +42,7 @@ PYTHON_NEWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python
 RELEASE_PYTHONS := $(PYTHON_312):$(PYTHON_NEWEST)
 FLOORS        := build/venv-floors
 FLOORS_STAMP  := $(FLOORS)/.installed
-FLOOR_TESTS   := tests/test_client.py tests/test_core.py tests/test_run_all.py
+FLOOR_TESTS   := tests/core/test_client.py tests/core/test_core.py tests/e2e/test_run_all.py
 
 $(FLOORS_STAMP): pyproject.toml .ci/floors.txt
 	@test -n "$(PYTHON_OLDEST)" || { echo "no Python 3.10 found: set PYTHON_OLDEST (pyproject claims >=3.10)"; exit 1; }
@@ -62,7 +62,7 @@ test-floors: $(FLOORS_STAMP)
 # The wheel as users get it, alone (it also runs inside `make test`'s pytest).
 test-release: $(STAMP)
 	@test -n "$(PYTHON_312)" -a -n "$(PYTHON_NEWEST)" || { echo "no Python 3.12 or 3.13: set PYTHON_312, PYTHON_NEWEST"; exit 1; }
-	XENODIA_RELEASE_PYTHON=$(RELEASE_PYTHONS) $(PY) -m pytest tests/test_release.py
+	XENODIA_RELEASE_PYTHON=$(RELEASE_PYTHONS) $(PY) -m pytest tests/e2e/test_release.py
 
 # sdist and wheel into dist/
 dist: $(STAMP)
@@ -74,17 +74,26 @@ dist: $(STAMP)
 demo: $(STAMP)
 	$(PY) notebooks/run_demo.py $(if $(LIVE),--live,)
 
+# Everything: the lint, the whole suite (browsers, notebooks, wheels, both
+# ipykernel lines, the cluster, load) and the oldest-floors run.  What CI runs.
 test: $(STAMP) $(KERNEL6_STAMP)
 	@test -n "$(PYTHON_312)" -a -n "$(PYTHON_NEWEST)" || { echo "no Python 3.12 or 3.13: set PYTHON_312, PYTHON_NEWEST"; exit 1; }
-	$(PY) -m ruff check xenodia_jupyter tests bench notebooks
-	$(PY) -m mypy
+	$(MAKE) lint
 	XENODIA_IPYKERNEL6_PYTHON=$(CURDIR)/$(KERNEL6)/bin/python XENODIA_RELEASE_PYTHON=$(RELEASE_PYTHONS) \
 		$(PY) -m pytest $(PYTEST_ARGS)
 	$(MAKE) test-floors
 
+# The edit-test loop: the lint and every test but the end-to-end suites
+# (tests/e2e: browsers, notebooks, release wheels, load, the cluster).
+test-fast: $(STAMP)
+	$(MAKE) lint
+	$(PY) -m pytest --ignore=tests/e2e $(PYTEST_ARGS)
+
+# ruff, mypy, and the layers contract ([tool.importlinter] in pyproject.toml)
 lint: $(STAMP)
 	$(PY) -m ruff check xenodia_jupyter tests bench notebooks
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) bench/run.py

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from IPython.core.error import UsageError
 
-from xenodia_jupyter.jupyter.magics.magics import interpolate, resolve_reference
+from xenodia_jupyter.jupyter.magics.parsing import interpolate, resolve_reference
 
 
 class Product:
@@ -77,7 +77,8 @@ def test_unresolvable_references_are_usage_errors(spec: str, message: str, tmp_p
 
 # Options, split as a shell user expects ------------------------------------------------------
 
-from xenodia_jupyter.jupyter.magics.magics import XenodiaMagics, parse_line  # noqa: E402
+from xenodia_jupyter.jupyter.magics.magics import XenodiaMagics  # noqa: E402
+from xenodia_jupyter.jupyter.magics.parsing import parse_line  # noqa: E402
 
 
 def parse(line: str) -> object:

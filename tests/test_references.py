@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageCms, ImageDraw, ImageOps
 
 from xenodia_jupyter.errors import InvalidRequestError
-from xenodia_jupyter.images import encoding, references
+from xenodia_jupyter.images import checks, encoding, references
 from xenodia_jupyter.images.references import (
     MAX_REFERENCE_PIXELS,
     PreparedReference,
@@ -567,7 +567,7 @@ def test_an_original_that_breaks_a_rule_is_reencoded(tmp_path: Path, monkeypatch
             raise InvalidRequestError("references", f"{name} pretends to be too big")
         return rules.check_reference_bytes(data, name)
 
-    monkeypatch.setattr(references, "check_reference_bytes", strict)
+    monkeypatch.setattr(checks, "check_reference_bytes", strict)
     image = Image.open(path)
     ref = one(image)
     assert ref.mime == "image/png" and decode(ref).tobytes() == image.tobytes()

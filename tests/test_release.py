@@ -89,7 +89,7 @@ def test_quickstart_is_copied_without_outputs_and_never_overwritten(tmp_path: Pa
 def test_one_version_source() -> None:
     project = PYPROJECT["project"]
     assert "version" not in project and "version" in project["dynamic"]
-    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "xenodia_jupyter.__version__"}
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "xenodia_jupyter._version.__version__"}
     assert re.fullmatch(r"\d+\.\d+\.\d+", xenodia_jupyter.__version__)
 
 

@@ -22,7 +22,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, Literal, overload
 
-__version__ = "0.1.0"
+from ._version import __version__
+from .batches import progress as _progress
 
 _LAZY = {
     "Client": "client",
@@ -63,10 +64,12 @@ if TYPE_CHECKING:
 
     from ._extras import MissingExtra
     from .batches.sweeps import Sweep
-    from .client.async_client import AsyncClient, Client, PreparedGeneration
+    from .client.async_client import AsyncClient
+    from .client.sync_client import Client
     from .core.budget import Budget
     from .core.export import thumbnail_column
     from .core.loop_thread import Job
+    from .core.preparer import PreparedGeneration
     from .core.results import GenerationResult, ResultList
     from .errors import (
         APIConnectionError,
@@ -115,7 +118,7 @@ _default_lock = threading.Lock()
 def default_client() -> Client:
     """The client behind the module-level functions."""
     global _default
-    from .client.async_client import Client
+    from .client.sync_client import Client
 
     env = tuple(os.environ.get(k) for k in ("XENODIA_API_KEY", "XENODIA_BASE_URL", "XENODIA_OUTPUT_DIR"))
     with _default_lock:
@@ -215,10 +218,20 @@ def panel(
     return Panel(output_dir, timeout=timeout, budget_usd=budget_usd)
 
 
+def _widget_progress(total: int) -> Any:
+    from .jupyter.progress_bar import WidgetProgress
+
+    return WidgetProgress(total)
+
+
+_progress.use_notebook_renderer(_widget_progress)  # a batch in a kernel draws an ipywidgets bar
+
+
 def load_ipython_extension(ipython: Any) -> None:
     """`%load_ext xenodia_jupyter`: registers `%%xenodia` and `%xenodia`."""
     from .errors import XenodiaError
-    from .jupyter.magics.magics import XenodiaMagics, short_traceback
+    from .jupyter.magics.magics import XenodiaMagics
+    from .jupyter.magics.short_errors import short_traceback
 
     ipython.register_magics(XenodiaMagics)
     # A XenodiaError from any cell shows as a short block, not a page of frames.

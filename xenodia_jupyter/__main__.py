@@ -34,8 +34,9 @@ def _version(distribution: str) -> str | None:
 
 def report() -> str:
     """The lines `python -m xenodia_jupyter` prints."""
-    from .client.async_client import DEFAULT_BASE_URL
-    from .store.journal import JOURNAL_NAME, default_output_dir
+    from .store.journal import JOURNAL_NAME
+    from .store.outputs import default_output_dir
+    from .wire.transport import DEFAULT_BASE_URL
 
     output_dir = default_output_dir().resolve()
     key = os.environ.get("XENODIA_API_KEY")

@@ -278,12 +278,15 @@ def error_class_for_status(status_code: int) -> type[APIError]:
 
 
 class APIConnectionError(XenodiaError):
-    """The server could not be reached, dropped the connection, or answered garbage."""
+    """The server could not be reached, dropped the connection, or answered garbage.
+    `sent` is False when the request provably never left this machine (nothing
+    can have been billed), None when that is not known."""
 
-    def __init__(self, message: str, *, task_id: str | None = None) -> None:
+    def __init__(self, message: str, *, task_id: str | None = None, sent: bool | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.task_id = task_id
+        self.sent = sent
 
     @property
     def headline(self) -> str:

@@ -12,11 +12,14 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 
 class BatchProgress:
-    """Counts of one batch; `line()` says them in words.  Thread-safe."""
+    """Counts of one batch, told by the batch runner as items start and end
+    (`item_started`, `item_finished`, `close`); `line()` says them in words.
+    Renderers subclass it and draw in `show()`.  Thread-safe."""
 
     def __init__(self, total: int) -> None:
         self.total = total
@@ -90,6 +93,18 @@ class TextProgress(BatchProgress):
         self.stream.flush()
 
 
+ProgressRenderer = Callable[[int], BatchProgress]
+
+_notebook_renderer: ProgressRenderer | None = None
+
+
+def use_notebook_renderer(renderer: ProgressRenderer) -> None:
+    """How a batch shows in a kernel.  The layer that knows Jupyter (the
+    package's root) tells this module; this module never imports it."""
+    global _notebook_renderer
+    _notebook_renderer = renderer
+
+
 def make_progress(progress: bool | None, total: int) -> BatchProgress | None:
     """The display `progress` asks for: True, False, or None (True in a kernel)."""
     in_kernel = _in_kernel()
@@ -97,10 +112,8 @@ def make_progress(progress: bool | None, total: int) -> BatchProgress | None:
         progress = in_kernel
     if not progress:
         return None
-    if in_kernel:
-        from ..jupyter.progress_bar import WidgetProgress
-
-        return WidgetProgress(total)
+    if in_kernel and _notebook_renderer is not None:
+        return _notebook_renderer(total)
     return TextProgress(total)
 
 

@@ -1,35 +1,75 @@
 """Many generations at once: batches, named jobs that resume, and sweeps.
 
-`Batches` is part of `AsyncClient` (a mixin, so that the client class holds
-one generation's path and this module holds many): `generate_many` and
-`sweep` check everything first, then hand their prepared requests to
-`run_batch`, which sends them with bounded concurrency, resumes a named job
-from the journal, and reports progress.
+`BatchRunner` is one of `AsyncClient`'s parts.  `generate_many` and `sweep`
+check everything first, then hand their prepared requests to `run_batch`,
+which sends them through the generator with bounded concurrency, resumes a
+named job from the journal, and tells a progress observer as items end.
+`run_items` is the one per-item loop: local batches, cluster partitions and
+the magic's `-n` all go through it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..core.client_parts import ClientParts
+from ..core.budget import Budget
+from ..core.generator import Generator
+from ..core.preparer import PreparedGeneration, Preparer
 from ..core.results import GenerationResult, ResultList
-from ..errors import APIConnectionError, GenerationFailedError, InvalidRequestError, StorageError
-from ..store.journal import JournalState
+from ..errors import InvalidRequestError
+from ..store.journal import Journal, job_summaries
 from ..wire import rules
-from ..wire.protocol import Task
 from .named import JobList, plan_job, saved_items
 from .progress import BatchProgress, make_progress
 from .sweeps import Sweep, is_reference_axis, plan_sweep
 
 if TYPE_CHECKING:
-    from ..client.async_client import PreparedGeneration
     from ..wire.polling import ProgressCallback
 
+T = TypeVar("T")
+OnResult = Callable[[int, GenerationResult | Exception], Any]
 
-class Batches(ClientParts):
+
+async def run_items(
+    indices: Iterable[int],
+    one: Callable[[int], Awaitable[T]],
+    concurrency: int,
+    *,
+    on_done: Callable[[int, T | Exception], Any] | None = None,
+) -> dict[int, T | Exception]:
+    """`one(index)` for every index, at most `concurrency` at once, in order of
+    start.  An `Exception` is that item's result: one odd answer, or a full
+    disk, sinks only its own item.  `concurrency` workers share one iterator,
+    not a task per item, so memory stays flat however long the batch."""
+    todo = iter(list(indices))
+    results: dict[int, T | Exception] = {}
+
+    async def worker() -> None:
+        for index in todo:  # each item is taken once, in order
+            try:
+                item: T | Exception = await one(index)
+            except Exception as exc:
+                item = exc
+            results[index] = item
+            if on_done is not None:
+                on_done(index, item)
+
+    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
+    return results
+
+
+class BatchRunner:
+    """Batches, sweeps and named jobs, sent through one generator."""
+
+    def __init__(self, preparer: Preparer, generator: Generator, journal: Journal, budget: Budget) -> None:
+        self.preparer = preparer
+        self.generator = generator
+        self.journal = journal
+        self.budget = budget
+
     async def generate_many(
         self,
         prompts: Iterable[str],
@@ -54,13 +94,13 @@ class Batches(ClientParts):
 
         `job="name"` journals the batch as a whole first; the same call again
         resumes it: saved items come from disk, items with a task id are polled
-        and saved, and only items never sent are sent (see `named_jobs.py`).
+        and saved, and only items never sent are sent (see `named.py`).
 
         `progress`: a bar with counts, spend, rate and ETA (default: in a kernel).
 
         `executor`: a Dask `distributed.Client`; the items run on its workers in
         partitions, with the journal, the in-flight cap and the pace kept here
-        (see `cluster.py`).  `concurrency` is then per partition.
+        (see `cluster/driver.py`).  `concurrency` is then per partition.
         """
         if executor is not None:
             from .cluster.driver import check_executor
@@ -78,8 +118,9 @@ class Batches(ClientParts):
                 rules.check_prompt(prompt)
             except InvalidRequestError as exc:
                 raise InvalidRequestError(f"prompts[{index}]", exc.message) from None
-        template = await self.prepare("-", references, **common)
-        template = replace(template, references=await self._upload_ready(template.references))
+        await self.preparer.model(deadline=self.generator.deadline(timeout))  # discovery ends by the deadline too
+        template = await self.preparer.prepare("-", references, **common)
+        template = replace(template, references=await self.preparer.upload_ready(template.references))
         requests = [replace(template, prompt=prompt) for prompt in prompt_list]
         return await self.run_batch(
             requests, concurrency, job=job, on_result=on_result, on_progress=on_progress, progress=progress,
@@ -109,7 +150,7 @@ class Batches(ClientParts):
             on_cluster = progress if isinstance(progress, BatchProgress) else make_progress(progress, len(requests))
             try:
                 return await run_on_cluster(
-                    self, requests, executor, concurrency=concurrency, job=job, progress=on_cluster,  # type: ignore[arg-type]
+                    self.generator, requests, executor, concurrency=concurrency, job=job, progress=on_cluster,
                     timeout=timeout, cache=cache, on_result=on_result,
                 )
             finally:
@@ -117,47 +158,39 @@ class Batches(ClientParts):
                     on_cluster.close()
         entries: list[str | None] = [None] * len(requests)
         if job is not None:
-            entries = plan_job(self.store.journal, job, [r.request_key() for r in requests])
+            entries = plan_job(self.journal, job, [r.request_key() for r in requests])
         self.budget.check(sum(r.price_usd for r, e in zip(requests, entries, strict=True) if e is None))
         results: list[GenerationResult | Exception | None] = [None] * len(requests)
         shown = progress if isinstance(progress, BatchProgress) else make_progress(progress, len(requests))
-        saved = saved_items(self.store.journal, entries) if job is not None else {}
-        for index, entry in saved.items():  # a resumed job's saved items: no task, no request
-            results[index] = GenerationResult.from_entry(entry)
-            if shown is not None:
-                shown.item_finished(results[index])
-            if on_result is not None:
-                on_result(index, results[index])  # type: ignore[arg-type]
 
-        async def one(index: int) -> None:
+        def done(index: int, item: GenerationResult | Exception) -> None:
+            results[index] = item
+            if shown is not None:
+                shown.item_finished(item)
+            if on_result is not None:
+                on_result(index, item)
+
+        saved = saved_items(self.journal, entries) if job is not None else {}
+        for index, entry in saved.items():  # a resumed job's saved items: no task, no request
+            done(index, GenerationResult.from_entry(entry))
+
+        async def one(index: int) -> GenerationResult:
             if shown is not None:
                 shown.item_started()
-            deadline = self._deadline(timeout)
+            deadline = self.generator.deadline(timeout)
             link = (job, index) if job is not None else None
-            try:
-                known = entries[index]
-                if known is not None:
-                    results[index] = await self._resume(known, requests[index], deadline, link, on_progress)
-                else:
-                    results[index] = await self.submit(
-                        requests[index], deadline=deadline, on_progress=on_progress, cache=cache, job_item=link
-                    )
-            except Exception as exc:  # one odd answer, or a full disk, sinks only its own item
-                results[index] = exc
-            if shown is not None:
-                shown.item_finished(results[index])
-            if on_result is not None:
-                on_result(index, results[index])  # type: ignore[arg-type]
-
-        todo = iter([i for i in range(len(requests)) if i not in saved])
-
-        async def worker() -> None:
-            for index in todo:  # one iterator shared by the workers: each item is taken once, in order
-                await one(index)
+            known = entries[index]
+            if known is not None:
+                return await self.generator.resume(
+                    known, requests[index], deadline=deadline, job_item=link, on_progress=on_progress
+                )
+            return await self.generator.submit(
+                requests[index], deadline=deadline, on_progress=on_progress, cache=cache, job_item=link
+            )
 
         try:
-            # `concurrency` workers, not a task per item: memory stays flat however long the job.
-            await asyncio.gather(*(worker() for _ in range(min(concurrency, len(requests) - len(saved)))))
+            todo = [i for i in range(len(requests)) if i not in saved]
+            await run_items(todo, one, min(concurrency, len(todo)), on_done=done)
         finally:
             if shown is not None:
                 shown.close()
@@ -210,9 +243,9 @@ class Batches(ClientParts):
             group = (options.get("aspect_ratio"), options.get("resolution"), id(refs))
             if group not in prepared:  # every combination's rules are checked; a stream can be read only once
                 known = read.get(id(refs))
-                first = await self.prepare(prompt, refs if known is None else None, **options)
+                first = await self.preparer.prepare(prompt, refs if known is None else None, **options)
                 if known is None:
-                    known = read[id(refs)] = replace(first, references=await self._upload_ready(first.references))
+                    known = read[id(refs)] = replace(first, references=await self.preparer.upload_ready(first.references))
                 prepared[group] = replace(first, references=known.references)
             requests.append(replace(prepared[group], prompt=prompt))
         plan.price_usd = sum(r.price_usd for r in requests)
@@ -224,40 +257,6 @@ class Batches(ClientParts):
         )
         return Sweep(plan, results)
 
-    async def _resume(
-        self,
-        entry_id: str,
-        request: PreparedGeneration,
-        deadline: float,
-        link: tuple[str, int] | None,
-        on_progress: ProgressCallback | None,
-    ) -> GenerationResult:
-        """One item of a resumed job, from what its journal entry says: saved ->
-        from disk; a task id or URLs -> polled and saved, no POST; refused ->
-        sent again (nothing was billed); sent with its fate unknown -> resent
-        with the same Idempotency-Key only when keys are trusted."""
-        entry = self.store.journal.entry(entry_id)
-        if entry is None:
-            raise StorageError(f"job item {link}: its journal entry {entry_id} is missing")
-        if entry.state == JournalState.SAVED and entry.paths and all(p.exists() for p in entry.paths):
-            return GenerationResult.from_entry(entry)
-        if entry.state == JournalState.REFUSED:
-            return await self.submit(request, deadline=deadline, on_progress=on_progress, job_item=link)
-        if entry.state == JournalState.FAILED:
-            raise GenerationFailedError(entry.task_id or "", {"message": entry.error or "failed"})
-        if entry.task_id or entry.urls:
-            if not await self._claim(entry.id):
-                raise InvalidRequestError("job", f"item {link}: its task is being finished by another client right now")
-            task = Task(task_id=entry.task_id, state="success" if not entry.task_id else "unknown", urls=entry.urls)
-            return await self._finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,
-                                      deadline=deadline, on_progress=on_progress, poll_first=bool(entry.task_id))
-        if self.trust_idempotency:
-            return await self.submit(request, deadline=deadline, on_progress=on_progress, resend_entry=entry.id)
-        raise APIConnectionError(
-            f"job item {link}: sent, outcome unknown, may have been billed; not sent again "
-            "(Client(trust_idempotency=True) resends it with its Idempotency-Key)"
-        )
-
     async def jobs(self) -> JobList:
         """This output folder's jobs, newest first, with their counts and spend."""
-        return JobList(self.store.journal.job_summaries())
+        return JobList(job_summaries(self.journal))

@@ -15,12 +15,27 @@ import array
 import json
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from ..store.journal import stored_path
 
-if TYPE_CHECKING:
-    from .results import GenerationResult
+
+class Exported(Protocol):
+    """What an export reads of a result (a `GenerationResult`); results call
+    this module, never the reverse."""
+
+    prompt: str
+    aspect_ratio: str | None
+    resolution: str | None
+    paths: list[Path]
+    urls: list[str]
+    task_id: str | None
+    request_id: str | None
+    cost_usd: float | None
+    created_at: float | None
+    cached: bool
+    rating: int
+
 
 COLUMNS = (
     "prompt", "aspect_ratio", "resolution", "path", "url", "width", "height", "task_id", "request_id",
@@ -34,12 +49,10 @@ _TYPES = {  # pyarrow type names; the Hugging Face feature of each column follow
 }
 
 
-def rows(items: Iterable[GenerationResult | BaseException], job: str | None = None) -> Iterator[dict[str, Any]]:
+def rows(items: Iterable[Exported | BaseException], job: str | None = None) -> Iterator[dict[str, Any]]:
     """One row per image; a failed item keeps one row with its `error`."""
-    from .results import GenerationResult
-
     for index, item in enumerate(items):
-        if not isinstance(item, GenerationResult):
+        if isinstance(item, BaseException) or not hasattr(item, "paths"):
             yield {**dict.fromkeys(COLUMNS), "job": job, "index": index, "cached": False,
                    "error": f"{type(item).__name__}: {item}"}
             continue
@@ -62,13 +75,13 @@ ROW_GROUP_BYTES = 32 * 1024 * 1024  # image bytes held before a row group is wri
 COMPRESSION = {"image.bytes": "NONE", "image.path": "SNAPPY", **{name: "SNAPPY" for name in COLUMNS}}
 
 
-def to_pandas(items: Iterable[GenerationResult | BaseException], job: str | None = None) -> Any:
+def to_pandas(items: Iterable[Exported | BaseException], job: str | None = None) -> Any:
     pandas = _require("pandas")
     return pandas.DataFrame(list(rows(items, job)), columns=list(COLUMNS))
 
 
 def to_parquet(
-    items: Iterable[GenerationResult | BaseException],
+    items: Iterable[Exported | BaseException],
     path: str | Path,
     *,
     embed_images: bool = True,

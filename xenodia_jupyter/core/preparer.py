@@ -2,8 +2,8 @@
 rules (from discovery, or the documented ones), the references made
 upload-ready, URL references checked, the price.
 
-`Preparation` is part of `AsyncClient` (a mixin); `PreparedGeneration` is
-what it produces, what `--dry-run` shows and what `submit` sends.
+`Preparer` is one of `AsyncClient`'s parts; `PreparedGeneration` is what it
+produces, what `--dry-run` shows and what the generator sends.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from ..errors import InvalidRequestError, XenodiaError
 from ..images.references import PreparedReference, prepare_references, reference_from_bytes
 from ..wire import protocol, rules
 from ..wire.rules import ModelInfo
-from ..wire.transport import DEFAULT_BASE_URL
-from .client_parts import ClientParts
+from ..wire.transport import DEFAULT_BASE_URL, Transport
+from .budget import Budget
 
 log = logging.getLogger("xenodia_jupyter")
 
@@ -53,13 +53,18 @@ class PreparedGeneration:
         return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
-class Preparation(ClientParts):
-    """Discovery, checks and references for `AsyncClient`."""
+class Preparer:
+    """Model discovery, the rules, references and the price: everything that
+    is settled before a request may be sent."""
 
-    _model_info: ModelInfo | None
-    _model_lock: asyncio.Lock | None
+    def __init__(self, transport: Transport, budget: Budget, *, check_urls: bool) -> None:
+        self._transport = transport
+        self.budget = budget
+        self.check_urls = check_urls
+        self._model_info: ModelInfo | None = None
+        self._model_lock: asyncio.Lock | None = None
 
-    async def model(self) -> ModelInfo:
+    async def model(self, *, deadline: float | None = None) -> ModelInfo:
         """gpt-image-2 as model discovery describes it (read once per client;
         no key needed).  Falls back to the documented rules when unreachable."""
         if self._model_info is not None:
@@ -67,13 +72,15 @@ class Preparation(ClientParts):
         if self._model_lock is None:
             self._model_lock = asyncio.Lock()
         async with self._model_lock:
-            if self._model_info is None and not self._transport.has_key and self.base_url == DEFAULT_BASE_URL:
+            if self._model_info is None and not self._transport.has_key and self._transport.base_url == DEFAULT_BASE_URL:
                 # No key and the real API: nothing can be generated, so ask nothing of it.
                 log.debug("no API key: using the documented rules without asking model discovery")
                 self._model_info = rules.DEFAULT_MODEL_INFO
             if self._model_info is None:
                 try:
-                    body = await self._transport.get_json(self._transport.url(protocol.MODELS_PATH), auth=False, retries=1)
+                    body = await self._transport.get_json(
+                        self._transport.url(protocol.MODELS_PATH), auth=False, retries=1, deadline=deadline
+                    )
                     self._model_info = ModelInfo(**protocol.parse_models(body))
                 except XenodiaError as exc:
                     level = logging.WARNING if self._transport.has_key else logging.DEBUG
@@ -146,7 +153,7 @@ class Preparation(ClientParts):
 
         await asyncio.gather(*(check(i, r.url) for i, r in enumerate(refs) if r.kind == "url" and r.url))
 
-    async def _upload_ready(self, refs: list[PreparedReference]) -> list[PreparedReference]:
+    async def upload_ready(self, refs: list[PreparedReference]) -> list[PreparedReference]:
         """URLs and files together: the API takes either a JSON body with URLs or a
         multipart body with files, so URL references are fetched (without the key)
         and uploaded as files too.  This also lets the type and size rules be

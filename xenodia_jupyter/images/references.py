@@ -32,7 +32,6 @@ import hashlib
 import io
 import os
 import re
-import struct
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,10 +43,10 @@ from ..wire.rules import (
     MAX_REFERENCE_BYTES,
     MAX_REFERENCES,
     ModelInfo,
-    check_reference_bytes,
     check_reference_count,
     check_reference_url,
 )
+from .checks import FORMAT_OF_MIME, MAX_REFERENCE_PIXELS, SHOWN_FORMAT, check_pixel_count, checked
 from .encoding import encode_image
 
 if TYPE_CHECKING:
@@ -61,17 +60,10 @@ __all__ = [
     "reference_from_bytes",
 ]
 
-# Pillow's default `Image.MAX_IMAGE_PIXELS` (about 89.5 megapixels), fixed here
-# so that the rule does not change when a notebook changes Pillow's setting.
-# The largest output is 3840x2880 (11 MP); a bigger reference only costs time.
-MAX_REFERENCE_PIXELS = 89_478_485
-
 _KINDS_HINT = (
     "give a URL, a path, bytes, a binary file, a PIL image, a NumPy array, a matplotlib figure or an earlier result"
 )
 _FIELD = "references"
-_FORMAT_OF_MIME = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
-_SHOWN_FORMAT = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
 _EXTENSIONS = {"image/png": (".png",), "image/jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"), "image/webp": (".webp",)}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
@@ -126,7 +118,7 @@ def reference_from_bytes(data: bytes, filename: str, source: str, *, index: int 
     """
     data = bytes(data)
     label = _label(index, filename or "bytes")
-    mime, fmt, width, height = _checked(data, label)
+    mime, fmt, width, height = checked(data, label)
     return _file_reference(data, mime, filename, index, f"{source} ({_human_size(len(data))} {fmt} {width}x{height})")
 
 
@@ -169,7 +161,7 @@ def _prepare_one(item: object, index: int) -> PreparedReference:
     if isinstance(item, (bytes, bytearray, memoryview)):
         data = item.tobytes() if isinstance(item, memoryview) else bytes(item)
         label = _label(index, "bytes")
-        mime, fmt, width, height = _checked(data, label)
+        mime, fmt, width, height = checked(data, label)
         return _file_reference(data, mime, "", index, f"bytes ({_human_size(len(data))} {fmt} {width}x{height})")
     if _is_pil_image(item):
         return _from_pil(item, index)
@@ -241,7 +233,7 @@ def _from_path(path: Path, shown: str, index: int) -> PreparedReference:
         data = path.read_bytes()
     except OSError as exc:
         raise InvalidRequestError(_FIELD, f"{label} cannot be read ({exc.strerror or exc})") from None
-    mime, fmt, width, height = _checked(data, label)
+    mime, fmt, width, height = checked(data, label)
     return _file_reference(
         data, mime, path.name, index, f"file {shown} ({_human_size(len(data))} {fmt} {width}x{height})"
     )
@@ -276,7 +268,7 @@ def _from_file_object(fileobj: Any, index: int) -> PreparedReference:
         raise _too_big(label, f"more than {MAX_REFERENCE_BYTES:,}")
     if not data and _position(fileobj):
         raise InvalidRequestError(_FIELD, f"{label} is empty (0 bytes left to read; was it already read to the end?)")
-    mime, fmt, width, height = _checked(data, label)
+    mime, fmt, width, height = checked(data, label)
     what = f"file object {name}" if name else "file object"
     return _file_reference(data, mime, name, index, f"{what} ({_human_size(len(data))} {fmt} {width}x{height})")
 
@@ -295,12 +287,12 @@ def _from_pil(image: Image.Image, index: int) -> PreparedReference:
     width, height = image.size
     what = f"PIL image {image.mode} {width}x{height}"
     label = _label(index, what)
-    _check_pixel_count(label, width, height)
+    check_pixel_count(label, width, height)
     filename = os.path.basename(_image_path(image))
     original = _original_bytes(image)
     if original is not None:
         try:
-            mime, fmt, _, _ = _checked(original, label)
+            mime, fmt, _, _ = checked(original, label)
         except InvalidRequestError:
             pass  # e.g. over 30 MiB: a fresh lossless encoding may fit
         else:
@@ -320,7 +312,7 @@ def _from_figure(figure: Any, index: int) -> PreparedReference:
     figure.savefig(buffer, format="png", dpi="figure", bbox_inches="tight")
     data = buffer.getvalue()
     label = _label(index, "matplotlib figure")
-    mime, fmt, width, height = _checked(data, label)
+    mime, fmt, width, height = checked(data, label)
     return _file_reference(
         data,
         mime,
@@ -332,7 +324,7 @@ def _from_figure(figure: Any, index: int) -> PreparedReference:
 
 def _encoded_reference(image: Image.Image, label: str, what: str, filename: str, index: int) -> PreparedReference:
     data, mime = encode_image(image)
-    fmt = _SHOWN_FORMAT[_FORMAT_OF_MIME[mime]]
+    fmt = SHOWN_FORMAT[FORMAT_OF_MIME[mime]]
     if len(data) > MAX_REFERENCE_BYTES:
         raise InvalidRequestError(
             _FIELD,
@@ -340,7 +332,7 @@ def _encoded_reference(image: Image.Image, label: str, what: str, filename: str,
             f"{MAX_REFERENCE_BYTES:,} bytes (30 MiB) are allowed per file. Downscale it first "
             "(e.g. image.thumbnail((4096, 4096))) or save it as a JPEG file and pass that",
         )
-    mime, fmt, width, height = _checked(data, label)
+    mime, fmt, width, height = checked(data, label)
     return _file_reference(data, mime, filename, index, f"{what} → {fmt} {width}x{height} ({_human_size(len(data))})")
 
 
@@ -360,7 +352,7 @@ def _image_from_array(array: Any, index: int) -> Image.Image:
         )
     if a.size == 0:
         raise InvalidRequestError(_FIELD, f"{label} has no pixels")
-    _check_pixel_count(label, a.shape[1], a.shape[0])
+    check_pixel_count(label, a.shape[1], a.shape[0])
     kind = a.dtype.kind
     if kind == "b" or (kind == "u" and a.dtype.itemsize == 2):
         if a.ndim != 2:
@@ -383,17 +375,6 @@ def _image_from_array(array: Any, index: int) -> Image.Image:
             "or float in [0, 1], e.g. array.astype(np.uint8)",
         )
     return Image.fromarray(np.ascontiguousarray(a))  # bool -> "1", uint16 -> "I;16"
-
-
-def _check_pixel_count(label: str, width: int, height: int) -> None:
-    if width <= 0 or height <= 0:
-        raise InvalidRequestError(_FIELD, f"{label} has no pixels ({width}x{height})")
-    if width * height > MAX_REFERENCE_PIXELS:
-        raise InvalidRequestError(
-            _FIELD,
-            f"{label} is {width}x{height} = {width * height:,} pixels; at most {MAX_REFERENCE_PIXELS:,} "
-            "pixels are allowed (a guard against decompression bombs)",
-        )
 
 
 # A PIL image that is still its file ---------------------------------------------------
@@ -489,108 +470,6 @@ def _try_open(data: bytes) -> Image.Image | None:
         return Image.open(io.BytesIO(data), formats=("PNG", "JPEG", "WEBP"))  # JPEG also opens MPO
     except Exception:
         return None
-
-
-# Checking bytes ------------------------------------------------------------------------
-
-
-def _checked(data: bytes, label: str) -> tuple[str, str, int, int]:
-    """Apply every rule to one file; return (mime, shown format, width, height)."""
-    mime = check_reference_bytes(data, label)
-    fmt = _FORMAT_OF_MIME[mime]
-    try:
-        width, height = _header_size(data, fmt)
-    except (ValueError, IndexError, struct.error) as exc:
-        raise InvalidRequestError(_FIELD, f"{label} is truncated or corrupt ({exc})") from None
-    _check_pixel_count(label, width, height)
-    _check_with_pillow(data, fmt, label)
-    return mime, _SHOWN_FORMAT[fmt], width, height
-
-
-def _check_with_pillow(data: bytes, fmt: str, label: str) -> None:
-    from PIL import Image
-
-    try:
-        with Image.open(io.BytesIO(data), formats=[fmt]) as image:
-            frames = getattr(image, "n_frames", 1) if fmt in ("PNG", "WEBP") else 1
-            if frames > 1:
-                raise InvalidRequestError(
-                    _FIELD, f"{label} is animated ({frames} frames); only still images are accepted"
-                )
-            if fmt == "PNG":
-                image.verify()  # walks every chunk to IEND and checks its CRC; no decoding
-    except InvalidRequestError:
-        raise
-    except Image.DecompressionBombError as exc:  # only if Image.MAX_IMAGE_PIXELS was set lower
-        raise InvalidRequestError(_FIELD, f"{label} is too large to open safely ({exc})") from None
-    except Exception as exc:
-        raise InvalidRequestError(_FIELD, f"{label} is truncated or corrupt ({exc or type(exc).__name__})") from None
-
-
-def _header_size(data: bytes, fmt: str) -> tuple[int, int]:
-    """Width and height as the header claims them, read before any decoder runs."""
-    if fmt == "PNG":
-        if data[12:16] != b"IHDR" or len(data) < 33:
-            raise ValueError("no IHDR chunk")
-        return struct.unpack(">II", data[16:24])
-    if fmt == "JPEG":
-        return _jpeg_size(data)
-    return _webp_size(data)
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int]:
-    """Walk the JPEG markers to the first scan; the file must then reach its end-of-image marker."""
-    pos, size = 2, None
-    while True:
-        if pos + 4 > len(data):
-            raise ValueError("the file ends inside its header")
-        if data[pos] != 0xFF:
-            raise ValueError(f"no marker at byte {pos}")
-        marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
-            pos += 2
-            continue
-        if marker == 0xD9:
-            raise ValueError("end-of-image marker before any image data")
-        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
-        if length < 2 or pos + 2 + length > len(data):
-            raise ValueError("the file ends inside its header")
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-            height, width = struct.unpack(">HH", data[pos + 5 : pos + 9])
-            size = (width, height)
-        pos += 2 + length
-        if marker == 0xDA:  # start of scan: entropy-coded data follows
-            break
-    if size is None:
-        raise ValueError("no frame header")
-    # Entropy-coded data never contains FF D9 (an FF there is followed by 00 or
-    # a restart marker), so a file cut short has no end-of-image marker left.
-    if data.find(b"\xff\xd9", pos) == -1:
-        raise ValueError("no end-of-image marker: the file was cut short")
-    return size
-
-
-def _webp_size(data: bytes) -> tuple[int, int]:
-    (riff_size,) = struct.unpack("<I", data[4:8])
-    if riff_size + 8 > len(data):
-        raise ValueError(f"the RIFF header promises {riff_size + 8:,} bytes but there are {len(data):,}")
-    chunk = data[12:16]
-    if chunk == b"VP8X":
-        return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(data[27:30], "little")
-    if chunk == b"VP8L":
-        if data[20] != 0x2F:
-            raise ValueError("bad VP8L signature")
-        (bits,) = struct.unpack("<I", data[21:25])
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8 ":
-        if data[23:26] != b"\x9d\x01\x2a":
-            raise ValueError("bad VP8 start code")
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    raise ValueError(f"unknown WebP chunk {chunk!r}")
 
 
 # Building the result --------------------------------------------------------------------

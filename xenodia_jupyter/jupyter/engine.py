@@ -110,4 +110,4 @@ def shutdown() -> None:
             _engine.close()
     else:
         for client in clients:
-            client.store.journal.close()
+            client.store.close()

@@ -11,7 +11,10 @@ only, never the magics through IPython's registry.
 
 from __future__ import annotations
 
-from traitlets import Bool, Float, Int, Unicode
+import copy
+from typing import Any
+
+from traitlets import Bool, Float, Int, TraitType, Unicode
 from traitlets.config import SingletonConfigurable
 
 
@@ -48,6 +51,14 @@ SHARED_TRAITS = (
     "check_urls",
     "cache",
 )
+
+
+def shared_trait(name: str) -> TraitType[Any, Any]:
+    """A copy of one of `XenodiaSettings`' traits, for a class that offers the
+    same setting under its own name (`XenodiaMagics`)."""
+    trait = copy.copy(XenodiaSettings.class_traits()[name])
+    trait.metadata = dict(trait.metadata)
+    return trait
 
 
 def kernel_settings() -> XenodiaSettings:

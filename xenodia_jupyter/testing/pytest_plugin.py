@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from ..client.async_client import Client
+    from ..client.sync_client import Client
     from ..emulator import Emulator
 
 
@@ -49,7 +49,7 @@ def xenodia_emulator(
 @pytest.fixture
 def xenodia_client(xenodia_emulator: Emulator, tmp_path: Path) -> Iterator[Client]:
     """A `Client` talking to `xenodia_emulator`, saving under the test's tmp_path."""
-    from ..client.async_client import Client
+    from ..client.sync_client import Client
 
     with Client(xenodia_emulator.api_key, xenodia_emulator.base_url, output_dir=tmp_path / "xenodia_outputs") as client:
         yield client

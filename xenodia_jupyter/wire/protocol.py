@@ -8,6 +8,7 @@ optional fields) is handled in this one place.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import re
@@ -44,6 +45,15 @@ class RequestBody:
         if self.json is not None:
             return {"json": self.json}
         return {"data": self.data, "files": self.files}
+
+    def content_headers(self, key: str | None) -> dict[str, str]:
+        """A multipart body's boundary, derived from the Idempotency-Key: httpx
+        would draw a new one for each send, and a resend must be the same bytes
+        (a server that compares bodies answers a different one with 409)."""
+        if self.json is not None or not key:
+            return {}
+        boundary = "xenodia-" + hashlib.sha256(key.encode()).hexdigest()[:32]
+        return {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 def build_generation_body(

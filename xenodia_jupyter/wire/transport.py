@@ -27,7 +27,15 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ..errors import APIConnectionError, APIError, APIResponseError, RateLimitError, XenodiaError, redact
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    APIResponseError,
+    ConflictError,
+    RateLimitError,
+    XenodiaError,
+    redact,
+)
 from . import protocol
 from .pace import RateLimiter
 
@@ -135,6 +143,7 @@ class Transport:
         self.has_key = bool(api_key)
         self._secret = api_key
         self.policy = policy
+        self._traced = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(request_timeout, connect=10.0),
             transport=transport,
@@ -156,6 +165,11 @@ class Transport:
                 error.message = redact(error.message, secret)  # type: ignore[attr-defined]
         return error
 
+    @property
+    def api_key(self) -> str | None:
+        """The key, for a cluster worker's own transport (wrapped in a `Secret`)."""
+        return self._secret
+
     def redact(self, text: str) -> str:
         return redact(text, self._secret)
 
@@ -174,25 +188,53 @@ class Transport:
     ) -> protocol.Task:
         """The billed POST: sent again only as `RetryPolicy.should_retry` allows.
 
-        It carries `Idempotency-Key` (the same on every resend).  Only when the
-        caller trusts the server to honour it (`trust_idempotency`) is a POST
-        whose fate is unknown sent once more, with the same key."""
+        It carries `Idempotency-Key` (the same on every resend) and, for a
+        multipart body, a boundary derived from that key, so that every send of
+        one journal entry is the same bytes.  Only when the caller trusts the
+        server to honour the key (`trust_idempotency`) is a POST whose fate is
+        unknown sent once more; a 409 for that resend proves the first arrived."""
         headers = {"Idempotency-Key": idempotency_key} if idempotency_key else {}
+        headers.update(body.content_headers(idempotency_key))
         try:
             return await self._post_once(body, headers, deadline)
         except APIConnectionError as exc:
-            if not (trust_idempotency and idempotency_key) or isinstance(exc, APIResponseError) and exc.task_id:
+            if exc.sent is False or not (trust_idempotency and idempotency_key) or (
+                isinstance(exc, APIResponseError) and exc.task_id
+            ):
                 raise
             log.debug("POST generation: fate unknown (%s); resending once with the same Idempotency-Key", exc)
-            return await self._post_once(body, headers, deadline)
+            try:
+                return await self._post_once(body, headers, deadline)
+            except ConflictError:
+                raise APIConnectionError(
+                    "the server says this request's Idempotency-Key was used already: the first send arrived "
+                    "and may have been billed, but its answer was lost; it was not sent again. "
+                    "Resuming the job asks with the same key (no second charge)"
+                ) from None
 
     async def _post_once(
         self, body: protocol.RequestBody, headers: dict[str, str], deadline: float | None
     ) -> protocol.Task:
+        # What has happened to this attempt, for a deadline that strikes in the
+        # middle: "waiting" (its turn, a connection) and "connecting" never let
+        # a byte out; "sending" may have.  Only httpx's own transport reports
+        # the moment it starts sending; with any other, assume it may have.
+        phase = "waiting"
+
+        async def trace(event: str, info: dict[str, Any]) -> None:
+            nonlocal phase
+            if event.endswith("send_request_headers.started"):
+                phase = "sending"
+
         async def once() -> protocol.Task:
+            nonlocal phase
+            phase = "waiting"
             await self.limiter.turn(deadline)
+            phase = "connecting" if self._traced else "sending"
             url = self.url(protocol.GENERATIONS_PATH)
-            async with self.http.stream("POST", url, headers=headers, **body.as_httpx_kwargs()) as response:
+            async with self.http.stream(
+                "POST", url, headers=headers, extensions={"trace": trace}, **body.as_httpx_kwargs()
+            ) as response:
                 status = response.status_code
                 if 200 <= status < 300 and status not in (200, 202):
                     content = await _read_capped(response, MAX_JSON_BYTES, "the generation answer")
@@ -205,8 +247,10 @@ class Transport:
             return protocol.parse_generation(status, protocol.decode_json(content, "generation request"))
 
         def typed(failure: Failure) -> XenodiaError:
+            if isinstance(failure, NotSent):
+                return APIConnectionError(f"{failure}; nothing was sent", sent=False)
             if isinstance(failure, (httpx.ConnectError, httpx.ConnectTimeout)):
-                return APIConnectionError(f"could not reach {self.base_url}: {_name(failure)}")
+                return APIConnectionError(f"could not reach {self.base_url} ({_name(failure)}); nothing was sent", sent=False)
             if isinstance(failure, httpx.TransportError):
                 return APIConnectionError(
                     f"the connection failed after the generation request was sent ({_name(failure)}); "
@@ -215,7 +259,9 @@ class Transport:
                 )
             return _as_error(failure)
 
-        return await self._with_retries(once, typed, idempotent=False, deadline=deadline, what="POST generation")
+        return await self._with_retries(
+            once, typed, idempotent=False, deadline=deadline, what="POST generation", left=lambda: phase == "sending"
+        )
 
     async def get_json(
         self,
@@ -299,12 +345,13 @@ class Transport:
         deadline: float | None,
         what: str,
         policy: RetryPolicy | None = None,
+        left: Callable[[], bool] | None = None,
     ) -> T:
         policy = policy or self.policy
         attempt = 0
         while True:
             try:
-                return await _before(deadline, once())
+                return await _before(deadline, once(), left)
             except (httpx.TransportError, APIResponseError, Refused) as exc:
                 failure: Failure = exc
             delay = policy.decide(attempt, failure, idempotent=idempotent, deadline=deadline, what=what)
@@ -364,13 +411,20 @@ async def _read_capped(response: httpx.Response, limit: int, what: str, *, trunc
     return b"".join(chunks)
 
 
-async def _before(deadline: float | None, awaitable: Awaitable[T]) -> T:
-    """`awaitable`, ended by the caller's deadline (each read is also bounded by the request timeout)."""
+class NotSent(httpx.TimeoutException):
+    """The caller's deadline passed before a byte of the request left."""
+
+
+async def _before(deadline: float | None, awaitable: Awaitable[T], left: Callable[[], bool] | None = None) -> T:
+    """`awaitable`, ended by the caller's deadline (each read is also bounded by
+    the request timeout).  `left()` says whether the request may have left yet."""
     if deadline is None:
         return await awaitable
     try:
         return await asyncio.wait_for(awaitable, max(0.0, deadline - time.monotonic()))
     except asyncio.TimeoutError:
+        if left is not None and not left():
+            raise NotSent("the caller's deadline passed before the request was sent") from None
         raise httpx.ReadTimeout("the caller's deadline passed during the request") from None
 
 

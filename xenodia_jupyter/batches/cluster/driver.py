@@ -3,10 +3,10 @@
 The driver (the notebook's process) keeps the journal, as for a local job, on
 its own disk.  It plans the job, answers what it can from the journal (saved
 items, the cache), and hands the rest to the cluster in partitions.  Each
-partition runs on a worker with its own `AsyncClient` (cluster_worker.py),
+partition runs on a worker with its own generator (worker.py),
 which writes the images to `output_dir` (shared storage: any fsspec URL) and
 asks the driver, over `distributed.Queue`s on the scheduler
-(cluster_link.py), for everything that must hold for the whole job:
+(link.py), for everything that must hold for the whole job:
 
 - "journaled before sent": a worker's POST waits for the driver to write its
   journal row (durably) and answer; a worker that dies after that leaves a row
@@ -31,6 +31,7 @@ import socket
 import time
 import uuid
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -47,7 +48,7 @@ from .worker import PartitionSpec, Secret, run_partition
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ...client.async_client import AsyncClient
+    from ...core.generator import Generator
     from ...core.preparer import PreparedGeneration
     from ..progress import BatchProgress
 
@@ -71,7 +72,7 @@ def check_executor(executor: object) -> None:
 
 
 async def run_on_cluster(
-    client: AsyncClient,
+    generator: Generator,
     requests: list[PreparedGeneration],
     executor: Any,
     *,
@@ -83,12 +84,12 @@ async def run_on_cluster(
     on_result: Callable[[int, GenerationResult | Exception], Any] | None,
 ) -> ResultList:
     check_executor(executor)
-    client._require_key()
+    generator.require_key()
     name = job if job is not None else f"cluster-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
-    journal = client.store.journal
+    journal = generator.store.journal
     keys = [r.request_key() for r in requests]
     entries = plan_job(journal, name, keys)
-    client.budget.check(sum(r.price_usd for r, e in zip(requests, entries, strict=True) if e is None))
+    generator.budget.check(sum(r.price_usd for r, e in zip(requests, entries, strict=True) if e is None))
     results: list[GenerationResult | Exception | None] = [None] * len(requests)
 
     def settle(index: int, item: GenerationResult | Exception) -> None:
@@ -97,7 +98,7 @@ async def run_on_cluster(
             on_result(index, item)
 
     pending: list[int] = []
-    use_cache = client.cache if cache is None else cache
+    use_cache = generator.options.cache if cache is None else cache
     saved = saved_items(journal, entries)
     others = journal.entries_by_id([e for i, e in enumerate(entries) if e is not None and i not in saved])
     for index, entry_id in enumerate(entries):
@@ -106,7 +107,7 @@ async def run_on_cluster(
             done: GenerationResult | Exception = GenerationResult.from_entry(saved[index])
         elif known is not None and known.state == JournalState.FAILED:
             done = GenerationFailedError(known.task_id or "", {"message": known.error or "failed"})
-        elif known is None and use_cache and (hit := client._cached(keys[index])) is not None:
+        elif known is None and use_cache and (hit := generator.cached(keys[index])) is not None:
             done = hit
         else:
             pending.append(index)
@@ -115,14 +116,14 @@ async def run_on_cluster(
         if progress is not None:
             progress.item_finished(done)
     if pending:
-        await _dispatch(client, requests, pending, executor, name, concurrency, timeout, progress, settle)
+        await _dispatch(generator, requests, pending, executor, name, concurrency, timeout, progress, settle)
     batch = ResultList(results)
     batch.job = name
     return batch
 
 
 async def _dispatch(
-    client: AsyncClient,
+    generator: Generator,
     requests: list[PreparedGeneration],
     pending: list[int],
     executor: Any,
@@ -141,8 +142,9 @@ async def _dispatch(
     queues = DriverQueues(dask, f"xenodia-{run}")
     cores = await dask.ncores()
     workers = len(cores)
-    if client.store.remote is None:
-        _warn_if_not_shared(client.store.root, list(cores))
+    store = generator.store
+    if store.remote is None:
+        _warn_if_not_shared(store.root, list(cores))
     size = min(PARTITION_ITEMS, max(1, -(-len(pending) // max(1, 2 * workers))))  # two per worker, or more
     parts = [pending[i : i + size] for i in range(0, len(pending), size)]
     specs = [
@@ -151,19 +153,21 @@ async def _dispatch(
             partition=number,
             job=job,
             items=[(i, requests[i]) for i in part],
-            base_url=client.base_url,
-            api_key=Secret(client._transport._secret),
-            output_dir=client.store.remote or str(client.store.root.resolve()),
+            api_key=Secret(generator.transport.api_key),
+            options=replace(
+                generator.options,
+                output_dir=store.remote or str(store.root.resolve()),
+                timeout=generator.options.timeout if timeout is None else timeout,
+                check_urls=False,  # checked here when the job was planned
+                cache=False,  # answered here before the items were handed out
+                max_in_flight=None,  # held here, for the whole job (Desk)
+                max_requests_per_minute=None,  # paced here (Desk), for the whole job
+            ),
             concurrency=concurrency,
-            timeout_s=client.timeout if timeout is None else timeout,
-            request_timeout=client._transport.http.timeout.read or 120.0,
-            max_retries=client.max_retries,
-            max_download_bytes=client.max_download_bytes,
-            trust_idempotency=client.trust_idempotency,
         )
         for number, part in enumerate(parts)
     ]
-    desk = Desk(client, job, requests, progress)
+    desk = Desk(generator, job, requests, progress)
     try:
         await queues.start()
         futures = [
@@ -205,17 +209,18 @@ class Desk:
 
     def __init__(
         self,
-        client: AsyncClient,
+        generator: Generator,
         job: str,
         requests: list[PreparedGeneration],
         progress: BatchProgress | None,
     ) -> None:
-        self.client = client
+        self.limiter = generator.transport.limiter
+        self.budget = generator.budget
         self.job = job
-        self.journal = client.store.journal
+        self.journal = generator.store.journal
         self.requests = requests
         self.progress = progress
-        self.cap = client.max_in_flight
+        self.cap = generator.options.max_in_flight
         self.attempts: dict[int, str] = {}  # partition -> its current run
         self.in_flight: dict[str, int] = {}  # journal entry -> partition
         self.parked: collections.deque[dict[str, Any]] = collections.deque()
@@ -242,7 +247,7 @@ class Desk:
     def _release_turns(self, queues: DriverQueues) -> float | None:
         """Give the waiting POSTs their turns, in order, as they come: one per
         interval of the job's pace, none while the server's pause lasts."""
-        limiter = self.client._transport.limiter
+        limiter = self.limiter
         while self.turns:
             message, deadline = self.turns[0]
             wait = limiter.next_turn_in()
@@ -284,7 +289,7 @@ class Desk:
         elif op == "bye" and current:
             self.finished.add(part)
         elif op == "pause":
-            self.client._transport.limiter.pause(args["seconds"])
+            self.limiter.pause(args["seconds"])
         if op in ("update", "release", "hello"):
             self._unpark(queues)
 
@@ -313,11 +318,11 @@ class Desk:
             queues.answer(message, True)
         else:
             row = args["row"]
-            held = self.client.budget.reserve(self.requests[row["job_item"][1]].price_usd)
+            held = self.budget.reserve(self.requests[row["job_item"][1]].price_usd)
             try:
                 entry = self.journal.begin(**row)
             except BaseException:
-                self.client.budget.release(held)  # not journaled, so never sent
+                self.budget.release(held)  # not journaled, so never sent
                 raise
             self.held[entry] = held
             self.begun[message["attempt"], message["id"]] = entry
@@ -347,7 +352,7 @@ class Desk:
             self.journal.update(entry, state=JournalState.REFUSED, error="never sent: the worker stopped waiting for room")
             held = self.held.pop(entry, None)
             if held is not None:
-                self.client.budget.release(held)
+                self.budget.release(held)
             self.in_flight.pop(entry, None)
 
     def _update(self, message: dict[str, Any]) -> None:
@@ -361,10 +366,10 @@ class Desk:
         state = values.get("state")
         held = self.held.get(entry)
         if held is not None and state == JournalState.SUCCEEDED and values.get("cost_usd") is not None:
-            self.client.budget.settle(held, float(values["cost_usd"]))
+            self.budget.settle(held, float(values["cost_usd"]))
             del self.held[entry]
         elif held is not None and state == JournalState.REFUSED:
-            self.client.budget.release(held)  # nothing was billed
+            self.budget.release(held)  # nothing was billed
             del self.held[entry]
         if state == JournalState.SAVED:
             self.saved_by[_short(message["worker"])] += 1

@@ -1,14 +1,14 @@
-"""One partition of a cluster job, run by a Dask worker (see cluster.py).
+"""One partition of a cluster job, run by a Dask worker (see driver.py).
 
-The worker runs the same `AsyncClient` code as a local batch, with three
-parts swapped for ones that ask the driver:
+The worker runs the same generator as a local batch, through the same
+per-item loop (`run_items`), built with two parts that ask the driver:
 
-- `_begin` (the row written before a POST) is journaled by the driver, which
-  answers only once the row is on its disk and the job's in-flight cap has
-  room; until then nothing is sent.
-- the journal's other writes (task id, states, saved paths, claims) are told
-  to the driver in order, and kept here for the worker's own reads;
-- the rate limiter asks the driver for each POST's turn, so the limit and a
+- a `WorkerLedger`: the row written before a POST is journaled by the
+  driver, which answers only once the row is on its disk and the job's
+  in-flight cap has room (until then nothing is sent); the journal's other
+  writes (task id, states, saved paths, claims) are told to the driver in
+  order, and kept here for the worker's own reads;
+- a `ClusterPace`: each POST's turn comes from the driver, so the limit and a
   server's Retry-After pause hold for the whole cluster.
 """
 
@@ -16,13 +16,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from ...client.async_client import AsyncClient
+from ...core.budget import Budget
+from ...core.generator import Generator
+from ...core.options import ClientOptions
+from ...core.preparer import Preparer
 from ...errors import InvalidRequestError, RateLimitError
-from ...store.journal import JournalEntry, JournalState, OutputStore
+from ...store.journal import JournalEntry, JournalState, claim_owner
+from ...store.outputs import OutputStore
 from ...wire.pace import RateLimiter
+from ...wire.transport import RetryPolicy, Transport
+from ..runner import run_items
 from .link import DriverLink, LinkError
 
 if TYPE_CHECKING:
@@ -46,22 +52,16 @@ class Secret:
 
 @dataclass
 class PartitionSpec:
-    """What one partition needs: its items and how the driver's client is set up."""
+    """What one partition needs: its items, the driver's client options (as
+    the worker must use them), and the key."""
 
     requests_queue: str
     partition: int
     job: str
     items: list[tuple[int, PreparedGeneration]]
-    base_url: str
     api_key: Secret
-    output_dir: str
+    options: ClientOptions
     concurrency: int
-    timeout_s: float
-    request_timeout: float
-    max_retries: int
-    max_download_bytes: int
-    trust_idempotency: bool
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 def run_partition(spec: PartitionSpec) -> list[tuple[int, GenerationResult | Exception]]:
@@ -83,70 +83,106 @@ async def _run(spec: PartitionSpec) -> list[tuple[int, GenerationResult | Except
         known: dict[int, JournalEntry | None] = await link.call(
             "hello", timeout=HELLO_TIMEOUT_S, indices=[i for i, _ in spec.items]
         )
-        journal = WorkerJournal(link, {e.id: e for e in known.values() if e is not None})
-        client = WorkerClient(spec, link, journal)
+        ledger = WorkerLedger(link, {e.id: e for e in known.values() if e is not None}, spec.options.timeout)
+        generator, transport = _generator(spec, link, ledger)
+        requests = dict(spec.items)
         try:
-            gate = asyncio.Semaphore(spec.concurrency)
+            async def one(index: int) -> GenerationResult:
+                deadline = time.monotonic() + spec.options.timeout
+                item = (spec.job, index)
+                entry = known.get(index)
+                if entry is not None:
+                    return await generator.resume(entry.id, requests[index], deadline=deadline, job_item=item)
+                return await generator.submit(requests[index], deadline=deadline, cache=False, job_item=item)
 
-            async def one(index: int, request: PreparedGeneration) -> tuple[int, GenerationResult | Exception]:
-                async with gate:
-                    deadline = time.monotonic() + spec.timeout_s
-                    link_item = (spec.job, index)
-                    try:
-                        entry = known.get(index)
-                        if entry is not None:
-                            return index, await client._resume(entry.id, request, deadline, link_item, None)
-                        return index, await client.submit(request, deadline=deadline, cache=False, job_item=link_item)
-                    except Exception as exc:  # one odd answer sinks only its own item
-                        return index, exc
-
-            items = asyncio.ensure_future(asyncio.gather(*(one(i, r) for i, r in spec.items)))
+            items = asyncio.ensure_future(run_items(list(requests), one, spec.concurrency))
             link.on_stop = items.cancel  # the driver stopped the job: stop polling and saving for it
-            answers = list(await items)
+            answers = await items
             link.tell("bye")  # after everything this run told the driver: the driver reads up to here
-            return answers
+            return [(index, answers[index]) for index in requests]
         finally:
-            await client.aclose()
+            await transport.aclose()
     finally:
         await link.close()
         await dask_client.close()
 
 
-class WorkerJournal:
-    """The journal as a worker sees it: writes go to the driver (in order, not
-    awaited), reads come from what this partition knows."""
+def _generator(spec: PartitionSpec, link: DriverLink, ledger: WorkerLedger) -> tuple[Generator, Transport]:
+    """The same generator a local client builds, with the driver's ledger and pace."""
+    options = spec.options
+    transport = Transport(
+        options.base_url,
+        spec.api_key.value,
+        request_timeout=options.request_timeout,
+        policy=RetryPolicy(options.max_retries),
+        limiter=ClusterPace(link),
+    )
+    budget = Budget(None)  # the driver reserves and settles every item against the job's budget
+    preparer = Preparer(transport, budget, check_urls=False)
+    generator = Generator(
+        transport=transport, ledger=ledger, store=OutputStore(options.output_dir), budget=budget,
+        options=options, upload_ready=preparer.upload_ready,
+    )
+    return generator, transport
 
-    def __init__(self, link: DriverLink, entries: dict[str, JournalEntry]) -> None:
+
+class WorkerLedger:
+    """The ledger as a worker keeps it: `begin` and `claim` wait for the
+    driver's answer; the other writes go to the driver in order, not awaited;
+    reads come from what this partition knows."""
+
+    def __init__(self, link: DriverLink, entries: dict[str, JournalEntry], timeout_s: float) -> None:
         self._link = link
         self._entries = entries
+        self._timeout_s = timeout_s
+        self.owner = claim_owner()
 
-    def add(self, entry: JournalEntry) -> None:
-        self._entries[entry.id] = entry
+    async def begin(self, **row: Any) -> str:
+        row = {**row, "owner": self.owner}
+        try:
+            # It may wait for room under the job's in-flight cap, but never past the item's own timeout.
+            entry_id, created_at = await self._link.call("begin", timeout=self._timeout_s, row=row)
+        except LinkError as exc:
+            raise InvalidRequestError("job", f"not sent: {exc}") from None
+        self._entries[entry_id] = JournalEntry(  # created_at as journaled: saved files are named by it
+            id=entry_id, created_at=created_at, updated_at=created_at, base_url=row["base_url"], prompt=row["prompt"],
+            params=row["params"], refs=row["refs"], state=JournalState.SENDING, task_id=None, request_id=None,
+            urls=[], paths=[], cost_usd=None, error=None,
+        )
+        return entry_id
+
+    async def claim(self, entry: str) -> bool:
+        try:
+            return bool(await self._link.call("claim", timeout=self._timeout_s, entry=entry, owner=self.owner))
+        except LinkError:
+            return False
+
+    def record_answer(self, entry: str, **values: Any) -> asyncio.Future[None]:
+        self.update(entry, **values)  # told to the driver, in order: nothing to wait for here
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+    def update(self, entry: str, **values: Any) -> None:
+        self._link.tell("update", entry=entry, values=values)
+        known = self._entries.get(entry)
+        if known is not None:
+            self._entries[entry] = replace(known, **{k: v for k, v in values.items() if hasattr(known, k)})
+
+    def renew(self, entry: str) -> None:
+        self._link.tell("renew", entry=entry, owner=self.owner)  # the heartbeat of a task being polled
+
+    def release(self, entry: str) -> None:
+        self._link.tell("release", entry=entry, owner=self.owner)
 
     def entry(self, entry_id: str) -> JournalEntry | None:
         return self._entries.get(entry_id)
 
-    def update(self, entry_id: str, **values: Any) -> None:
-        self._link.tell("update", entry=entry_id, values=values)
-        known = self._entries.get(entry_id)
-        if known is not None:
-            self._entries[entry_id] = replace(known, **{k: v for k, v in values.items() if hasattr(known, k)})
-
-    def claim(self, entry_id: str, owner: str, lease_s: float | None = None) -> bool:
-        self._link.tell("renew", entry=entry_id, owner=owner)  # the heartbeat of a task being polled
-        return True
-
-    def release(self, entry_id: str, owner: str) -> None:
-        self._link.tell("release", entry=entry_id, owner=owner)
-
     def find_saved(self, request_key: str) -> None:
         return None  # the driver answered the cache before sending the item here
 
-    def close(self) -> None:
-        pass
 
-
-class ClusterRateLimiter(RateLimiter):
+class ClusterPace(RateLimiter):
     """Each POST's turn comes from the driver, which spaces the POSTs of the whole
     job; a pause the server asks of one worker is told to the driver for all."""
 
@@ -172,47 +208,3 @@ class ClusterRateLimiter(RateLimiter):
     def pause(self, seconds: float) -> None:
         super().pause(seconds)
         self._link.tell("pause", seconds=seconds)
-
-
-class WorkerClient(AsyncClient):
-    def __init__(self, spec: PartitionSpec, link: DriverLink, journal: WorkerJournal) -> None:
-        super().__init__(
-            spec.api_key.value,
-            spec.base_url,
-            output_dir=spec.output_dir,
-            timeout=spec.timeout_s,
-            max_retries=spec.max_retries,
-            request_timeout=spec.request_timeout,
-            max_download_bytes=spec.max_download_bytes,
-            trust_idempotency=spec.trust_idempotency,
-            check_urls=False,  # checked by the driver when the job was planned
-        )
-        self.store = OutputStore(spec.output_dir, journal=journal)  # type: ignore[arg-type]
-        self._transport.limiter = ClusterRateLimiter(link)
-        self._link = link
-        self._journal = journal
-
-    async def _begin(self, **row: Any) -> str:
-        try:
-            # It may wait for room under the job's in-flight cap, but never past the item's own timeout.
-            entry_id, created_at = await self._link.call("begin", timeout=self.timeout, row=row)
-        except LinkError as exc:
-            raise InvalidRequestError("job", f"not sent: {exc}") from None
-        self._journal.add(JournalEntry(  # created_at as journaled: saved files are named by it
-            id=entry_id, created_at=created_at, updated_at=created_at, base_url=row["base_url"], prompt=row["prompt"],
-            params=row["params"], refs=row["refs"], state=JournalState.SENDING, task_id=None, request_id=None,
-            urls=[], paths=[], cost_usd=None, error=None,
-        ))
-        return entry_id
-
-    def _record_answer(self, entry: str, **values: Any) -> asyncio.Future[None]:
-        self._journal.update(entry, **values)  # told to the driver, in order: nothing to wait for here
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        done.set_result(None)
-        return done
-
-    async def _claim(self, entry: str) -> bool:
-        try:
-            return bool(await self._link.call("claim", timeout=self.timeout, entry=entry, owner=self._owner))
-        except LinkError:
-            return False

@@ -2,6 +2,7 @@
 of one cell's generations on the engine thread.
 """
 
-from .magics import XenodiaMagics, short_traceback
+from .magics import XenodiaMagics
+from .short_errors import short_traceback
 
 __all__ = ["XenodiaMagics", "short_traceback"]

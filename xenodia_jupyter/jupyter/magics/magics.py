@@ -7,133 +7,22 @@ the client, Pillow, httpx and ipywidgets are imported on first use.
 from __future__ import annotations
 
 import argparse
-import glob
-import keyword
-import math
-import re
-import shlex
-import sys
-import time
-from pathlib import Path
+import html
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
-from traitlets import Bool, Float, Int, Unicode, link
+from traitlets import link
 
-from ..settings import SHARED_TRAITS, kernel_settings
+from ..settings import SHARED_TRAITS, kernel_settings, shared_trait
+from .cell_run import run_cell
+from .parsing import _SUBCOMMANDS, _Once, interpolate, parse_line, resolve_reference
+from .short_errors import short
 
 if TYPE_CHECKING:
-    from ...client.async_client import AsyncClient, PreparedGeneration
-    from ...core.results import GenerationResult
+    from ...client.async_client import AsyncClient
 
-# {name}, {name.attr}, {name[0]}, {name['key']}: the only braces we replace.
-_PATH = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[(?:-?\d+|'[^'\]]*'|\"[^\"\]]*\")\])*"
-_FIELD = re.compile(r"\{\{(" + _PATH + r")\}\}|\{(" + _PATH + r")\}")
-_STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^']*'|\"[^\"]*\")\]")
-_WHOLE_PATH = re.compile(_PATH + r"\Z")
-_SUBCOMMANDS = ("models", "history", "recover", "panel", "jobs")
-
-
-class _Missing(Exception):
-    pass
-
-
-def lookup(path: str, namespace: dict[str, Any]) -> Any:
-    """Resolve `name.attr[0]['k']` in `namespace` without `eval`."""
-    name = re.match(r"[A-Za-z_]\w*", path)
-    assert name is not None
-    if name.group() not in namespace:
-        raise _Missing(name.group())
-    value = namespace[name.group()]
-    for attr, index in _STEP.findall(path[name.end() :]):
-        if attr:
-            value = getattr(value, attr)
-        else:
-            value = value[int(index)] if index.lstrip("-").isdigit() else value[index[1:-1]]
-    return value
-
-
-def interpolate(text: str, namespace: dict[str, Any]) -> str:
-    """Replace `{name}` fields from `namespace`; every other brace stays as written.
-    `{{name}}` is a literal `{name}`."""
-
-    def replace(match: re.Match[str]) -> str:
-        escaped, path = match.groups()
-        if escaped:
-            return "{" + escaped + "}"
-        try:
-            value = lookup(path, namespace)
-        except _Missing as missing:
-            raise UsageError(
-                f"{{{path}}} in the prompt: no variable named {missing} (define it, or write {{{{{path}}}}} "
-                "for literal braces)"
-            ) from None
-        except (AttributeError, LookupError, TypeError) as exc:
-            raise UsageError(f"{{{path}}} in the prompt: {type(exc).__name__}: {exc}") from None
-        if callable(value):
-            raise UsageError(
-                f"{{{path}}} in the prompt is a {type(value).__name__}, not a value: "
-                "call it in a cell first and use the result's name"
-            )
-        return str(value)
-
-    return _FIELD.sub(replace, text)
-
-
-def resolve_reference(spec: str, namespace: dict[str, Any]) -> list[Any]:
-    """A `-i` value: a variable or expression path from the namespace, else a URL,
-    a glob or a path written literally."""
-    if _WHOLE_PATH.match(spec):
-        try:
-            value = lookup(spec, namespace)
-        except _Missing:
-            pass
-        except (AttributeError, LookupError, TypeError) as exc:
-            if not Path(spec).expanduser().exists():  # `logo.png` beside a variable `logo` is the file
-                raise UsageError(f"-i {spec}: {type(exc).__name__}: {exc}") from None
-        else:
-            return list(value) if isinstance(value, (list, tuple)) else [value]
-    if re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", spec) and not re.match(r"[A-Za-z]:[\\/]", spec):
-        return [spec]  # a URL (its scheme is checked by the rules)
-    if any(c in spec for c in "*?["):
-        matches = sorted(glob.glob(str(Path(spec).expanduser())))
-        if not matches:
-            raise UsageError(f"-i {spec}: the pattern matches no file")
-        return [Path(m) for m in matches]
-    path = Path(spec).expanduser()
-    if not path.exists():
-        raise UsageError(f"-i {spec}: not a variable, a file or a URL")
-    return [path]
-
-
-class _Once(argparse.Action):
-    """An option that may be given once: `-a 16:9 -a 1:1` is a mistake, not "last one wins"."""
-
-    def __call__(self, parser: Any, namespace: Any, values: Any, option_string: str | None = None) -> None:
-        given = namespace.__dict__.setdefault("_given", set())
-        if self.dest in given:
-            raise UsageError(f"{option_string} was given twice; give it once")
-        given.add(self.dest)
-        setattr(namespace, self.dest, values)
-
-
-def parse_line(magic: Any, line: str) -> argparse.Namespace:
-    """The options, split the way a shell user expects: `-i 'my logo.png'`,
-    `-i "my logo.png"`, `-i my\\ logo.png` and `-i 'shots/*.png'` all work."""
-    try:
-        argv = shlex.split(line)
-    except ValueError as exc:
-        raise UsageError(f"%%xenodia options: {exc} (a quote is not closed)") from None
-    args = magic.parser.parse_args(argv)
-    if args.n < 1:
-        raise UsageError(f"-n must be at least 1, not {args.n}")
-    if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
-        raise UsageError(f"-o {args.out}: not a valid variable name")
-    if args.timeout is not None and (not math.isfinite(args.timeout) or args.timeout <= 0):
-        raise UsageError(f"--timeout {args.timeout:g}: give a number of seconds above 0")
-    return args
 
 
 @magics_class
@@ -142,21 +31,17 @@ class XenodiaMagics(Magics):
     here or as `XenodiaSettings` (the same settings, shared with the panel):
     `%config XenodiaMagics.resolution = "2K"`."""
 
-    aspect_ratio = Unicode(None, allow_none=True, help="Default aspect ratio (-a).").tag(config=True)
-    resolution = Unicode(None, allow_none=True, help="Default resolution (-r).").tag(config=True)
-    output_dir = Unicode(None, allow_none=True, help="Where images and the journal are kept.").tag(config=True)
-    timeout = Float(600.0, help="Seconds to wait for a generation (--timeout).").tag(config=True)
-    preview_size = Int(256, help="Thumbnail size in pixels of the inline preview.").tag(config=True)
-    budget_usd = Float(
-        None, allow_none=True, help="Refuse, before sending, any call past this session spend."
-    ).tag(config=True)
-    confirm_above_usd = Float(
-        1.0, allow_none=True, help="A cell that would cost more than this asks for --yes first (None: never asks)."
-    ).tag(config=True)
-    check_urls = Bool(True, help="Check URL references before sending (off: only the API can reach them).").tag(
-        config=True
-    )
-    cache = Bool(False, help="Return an earlier identical result instead of paying again (--cache).").tag(config=True)
+    # The same traits as XenodiaSettings (declared there once), so that
+    # `%config XenodiaMagics.x` goes on working; __init__ links each pair.
+    aspect_ratio = shared_trait("aspect_ratio")
+    resolution = shared_trait("resolution")
+    output_dir = shared_trait("output_dir")
+    timeout = shared_trait("timeout")
+    preview_size = shared_trait("preview_size")
+    budget_usd = shared_trait("budget_usd")
+    confirm_above_usd = shared_trait("confirm_above_usd")
+    check_urls = shared_trait("check_urls")
+    cache = shared_trait("cache")
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -247,7 +132,7 @@ class XenodiaMagics(Magics):
             "resolution": args.resolution or self.resolution,
         }
         timeout = args.timeout if args.timeout is not None else self.timeout
-        result = _run_generation(self, prompt, refs, options, args, timeout)
+        result = run_cell(self, prompt, refs, options, args, timeout)
         return None if quiet else result
 
     def _sweep(self, cell: str, args: argparse.Namespace, ns: dict[str, Any]) -> Any:
@@ -303,7 +188,7 @@ class XenodiaMagics(Magics):
                 )
             )
         except XenodiaError as exc:
-            raise _short_traceback(exc) from None
+            raise short(exc) from None
         if args.out and self.shell is not None:
             self.shell.user_ns[args.out] = grid
         return None if quiet else grid
@@ -361,248 +246,9 @@ def _model_table(info: Any) -> str:
         ("rules", "auto allows only 1K; 1:1 cannot be 4K"),
         ("source", source),
     ]
-    body = "".join(f"<tr><th style='text-align:left'>{k}</th><td style='text-align:left'>{v}</td></tr>" for k, v in rows)
-    return f"<table>{body}</table>"
-
-
-def short_traceback(shell: Any, etype: type, value: BaseException, tb: Any, tb_offset: int | None = None) -> list[str]:
-    """IPython's custom exception handler for `XenodiaError`s raised by any cell
-    (`xj.generate(...)` included): the class and message, the headline and what
-    to do next, instead of a page of library frames.  `%tb` shows the full one."""
-    from ..markup import describe
-
-    headline, advice = describe(value)
-    lines = [f"\x1b[0;31m{etype.__name__}\x1b[0m: {value}"]
-    lines += [f"  {text}" for text in (headline, advice) if text]
-    lines.append("  (the full traceback: %tb)")
-    block = ["\n".join(lines)]
-    sys.last_type, sys.last_value, sys.last_traceback = etype, value, tb  # what %tb shows
-    if hasattr(sys, "last_exc"):
-        sys.last_exc = value
-    shell._showtraceback(etype, value, block)
-    return block
-
-
-def _short_traceback(error: BaseException) -> BaseException:
-    """IPython renders `_render_traceback_()` instead of the full stack: the
-    reader sees the error and the server's words, not library frames."""
-    text = f"{type(error).__name__}: {error}"
-    error._render_traceback_ = lambda: ["\x1b[0;31m" + text + "\x1b[0m"]  # type: ignore[attr-defined]
-    return error
-
-
-def _run_generation(
-    magics: XenodiaMagics, prompt: str, refs: list[Any], options: dict[str, Any], args: Any, timeout: float
-) -> Any:
-    from ...errors import XenodiaError
-    from ..engine import run_blocking, spawn
-
-    client = magics._client()
-    try:
-        request = run_blocking(client.prepare(prompt, refs or None, **options))
-    except XenodiaError as exc:
-        raise _short_traceback(exc) from None
-    if args.dry_run:
-        return DryRun(request, args.n)
-    total = request.price_usd * args.n
-    limit = magics.confirm_above_usd
-    if limit is not None and total > limit + 1e-9 and not args.yes:
-        raise UsageError(
-            f"this cell costs ${total:.2f} ({args.n} × ${request.price_usd:.2f}), more than "
-            f"confirm_above_usd (${limit:.2f}): add --yes to send it, or raise the setting "
-            f"(%config XenodiaMagics.confirm_above_usd = {math.ceil(total)})"
-        )
-    if args.n > 1:
-        try:
-            client.budget.check(request.price_usd * args.n)
-        except XenodiaError as exc:
-            raise _short_traceback(exc) from None
-
-    from ..display import ProgressLine, error_box
-
-    label = "xenodia" if args.n == 1 else f"xenodia ×{args.n}"
-    line = ProgressLine(label, request.price_usd * args.n)
-    shell = magics.shell
-
-    if args.background:
-        # The engine thread draws the line and binds `-o` when the job ends,
-        # whatever cell the kernel is running by then.
-        job = _Job(client, request, args.n, timeout, line, draw_live=True, cache=args.cache or magics.cache)
-
-        async def background() -> None:
-            try:
-                result = await job.run()
-            except BaseException as exc:  # shown in the placeholder, never lost
-                line.show(error_box(exc))
-                if not isinstance(exc, Exception):
-                    raise
-                return
-            result.preview_size = magics.preview_size
-            if args.out and shell is not None:
-                shell.user_ns[args.out] = result
-            line.show(result if not args.no_display else _done_html(result))
-
-        spawn(background())
-        return None
-
-    job = _Job(client, request, args.n, timeout, line, draw_live=False, cache=args.cache or magics.cache)
-    try:
-        result = run_blocking(job.run(), on_tick=job.draw)
-    except KeyboardInterrupt:
-        job.draw()
-        line.update("interrupted", None, job.task_id)
-        from ...client.async_client import interrupted
-
-        raise interrupted(job.task_ids, "%xenodia recover") from None
-    except XenodiaError as exc:
-        line.show(error_box(exc))
-        if job.saved_before_failure:
-            saved = _merge(job.saved_before_failure)
-            if args.out and shell is not None:
-                shell.user_ns[args.out] = saved
-            print(f"{len(saved.paths)} of {args.n} images were saved" + (f" (bound to {args.out})" if args.out else "")
-                  + "; see %xenodia history.")
-        raise _short_traceback(exc) from None
-    line.clear()
-    result.preview_size = magics.preview_size
-    if args.out and shell is not None:
-        shell.user_ns[args.out] = result
-    if args.no_display:
-        return None
-    return result
-
-
-def _done_html(result: GenerationResult) -> Any:
-    from IPython.display import HTML
-
-    return HTML(f"<div style='font-size:12px;color:#444'>done: {len(result.paths)} image(s) saved</div>")
-
-
-N_CONCURRENCY = 8  # -n 100 sends eight at a time, not a hundred
-
-
-class _Job:
-    """One `%%xenodia` run: N generations at once, reporting to one progress line.
-
-    The tasks report from the engine thread into plain attributes; `draw()`
-    puts them on the line.  A blocking cell calls `draw()` from its own thread
-    between waits; a background job (`draw_live`) draws as reports arrive."""
-
-    def __init__(
-        self,
-        client: AsyncClient,
-        request: PreparedGeneration,
-        n: int,
-        timeout: float,
-        line: Any,
-        *,
-        draw_live: bool,
-        cache: bool = False,
-    ) -> None:
-        self.cache = cache
-        self.client = client
-        self.request = request
-        self.n = n
-        self.timeout = timeout
-        self.line = line
-        self.draw_live = draw_live
-        self._task_ids: dict[int, str] = {}
-        self.saved_before_failure: list[GenerationResult] = []
-        self._progress: dict[int, int] = {}
-        self._state = "sending"
-
-    @property
-    def task_ids(self) -> list[str]:
-        return [self._task_ids[i] for i in sorted(self._task_ids)]
-
-    @property
-    def task_id(self) -> str | None:
-        ids = self.task_ids
-        return ids[0] if ids else None
-
-    async def run(self) -> GenerationResult:
-        """All N calls to their end, at most `N_CONCURRENCY` at once.  A failure
-        does not cut the others short: they finish and are saved, and the cell
-        fails with the first error, saying how many images were saved."""
-        import asyncio
-
-        deadline = time.monotonic() + self.timeout
-        gate = asyncio.Semaphore(N_CONCURRENCY)
-
-        async def one(index: int) -> GenerationResult:
-            async with gate:
-                return await self.client.submit(
-                    self.request, deadline=deadline, on_progress=self._reporter(index), cache=self.cache, variant=index
-                )
-
-        parts = await asyncio.gather(*(one(i) for i in range(self.n)), return_exceptions=True)
-        done = [p for p in parts if not isinstance(p, BaseException)]
-        failed = [p for p in parts if isinstance(p, BaseException)]
-        if failed:
-            if done:
-                self.saved_before_failure = done
-            raise failed[0]
-        return done[0] if self.n == 1 else _merge(done)
-
-    def _reporter(self, index: int) -> Any:
-        def report(task: Any) -> None:
-            if task.task_id:
-                self._task_ids[index] = task.task_id
-            self._progress[index] = task.progress or 0
-            self._state = task.state
-            if self.draw_live:
-                self.draw()
-
-        return report
-
-    def draw(self) -> None:
-        progress = sum(self._progress.values()) // self.n if self._progress else None
-        self.line.update(self._state, progress, self.task_id)
-
-
-def _merge(parts: list[GenerationResult]) -> GenerationResult:
-    from ...core.results import GenerationResult
-
-    first = parts[0]
-    return GenerationResult(
-        prompt=first.prompt,
-        urls=[u for p in parts for u in p.urls],
-        paths=[q for p in parts for q in p.paths],
-        task_id=first.task_id,
-        task_ids=[p.task_id for p in parts if p.task_id],
-        cost_usd=sum(p.cost_usd or 0.0 for p in parts),
-        aspect_ratio=first.aspect_ratio,
-        resolution=first.resolution,
-        created_at=first.created_at,
-        cached=all(p.cached for p in parts),
+    # Discovery is public: whatever answers at the base URL wrote these values.
+    body = "".join(
+        f"<tr><th style='text-align:left'>{html.escape(k)}</th><td style='text-align:left'>{html.escape(str(v))}</td></tr>"
+        for k, v in rows
     )
-
-
-class DryRun:
-    """What `--dry-run` shows: the checked request and its price; nothing sent."""
-
-    def __init__(self, request: PreparedGeneration, n: int) -> None:
-        self.request = request
-        self.n = n
-        self.price_usd = request.price_usd * n
-
-    def summary(self) -> dict[str, Any]:
-        summary = self.request.summary()
-        for name in ("aspect_ratio", "resolution"):
-            if summary[name] is None:
-                summary[name] = "default (not sent: the server's own default applies)"
-        return {**summary, "calls": self.n, "total_usd": round(self.price_usd, 6)}
-
-    def __repr__(self) -> str:
-        lines = [f"{k}: {v}" for k, v in self.summary().items()]
-        return "Dry run (nothing sent)\n  " + "\n  ".join(lines)
-
-    def _repr_html_(self) -> str:
-        import html
-
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(str(k))}</th>"
-            f"<td style='text-align:left'>{html.escape(str(v))}</td></tr>"
-            for k, v in self.summary().items()
-        )
-        return f"<div><b>Dry run</b>: checked, nothing sent.<table>{rows}</table></div>"
+    return f"<table>{body}</table>"

@@ -1,0 +1,366 @@
+"""One generation's money path, in one place: journal -> POST -> wait -> save.
+
+    entry = ledger.begin(...)        # on disk before anything is sent
+    task  = transport.post_generation(body, idempotency_key=entry)
+    task  = wait_for_task(...)       # polls; the task id is journaled meanwhile
+    paths = store.save_result(...)   # downloaded without the key, written atomically
+
+`Generator` is built from parts it is given (transport, ledger, store,
+budget, options), so a cluster worker runs this same code with a ledger and a
+pace that ask the driver.  A batch, a sweep, the magic's `-n` and a cluster
+partition all send their items through `submit` (new) or `resume` (journaled
+by an earlier run of a named job).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+from ..errors import (
+    APIConnectionError,
+    APIError,
+    ConflictError,
+    GenerationFailedError,
+    InvalidRequestError,
+    NotFoundError,
+    StorageError,
+    TaskTimeoutError,
+    describe_exception,
+)
+from ..images.references import PreparedReference
+from ..store.journal import CLAIM_LEASE_S, JournalState
+from ..store.outputs import OutputStore
+from ..wire import protocol
+from ..wire.polling import ProgressCallback, wait_for_task
+from ..wire.protocol import Task
+from ..wire.transport import Transport
+from .budget import Budget, Reservation
+from .ledger import Ledger, is_saved
+from .options import ClientOptions
+from .preparer import PreparedGeneration
+from .results import GenerationResult
+
+PAID_HINT = "The image is paid for and journaled: xj.recover() downloads it later"
+
+UploadReady = Callable[[list[PreparedReference]], Awaitable[list[PreparedReference]]]
+
+
+class Generator:
+    """Sends prepared requests and saves what they make."""
+
+    def __init__(
+        self,
+        *,
+        transport: Transport,
+        ledger: Ledger,
+        store: OutputStore,
+        budget: Budget,
+        options: ClientOptions,
+        upload_ready: UploadReady,
+    ) -> None:
+        self.transport = transport
+        self.ledger = ledger
+        self.store = store
+        self.budget = budget
+        self.options = options
+        self.upload_ready = upload_ready
+        self._in_flight: asyncio.Semaphore | None = None  # made on the loop that uses it
+
+    def deadline(self, timeout: float | None) -> float:
+        from ..wire import rules
+
+        return time.monotonic() + (self.options.timeout if timeout is None else rules.check_seconds(timeout))
+
+    def require_key(self) -> None:
+        if not self.transport.has_key:
+            raise InvalidRequestError(
+                "api_key",
+                "no API key: set XENODIA_API_KEY or pass Client(api_key=...); "
+                "to try things for free, run the emulator (python -m xenodia_jupyter.emulator)",
+            )
+
+    def cached(self, request_key: str) -> GenerationResult | None:
+        """An earlier identical request's saved result, at no cost (None: make it)."""
+        entry = self.ledger.find_saved(request_key)
+        if not is_saved(entry):
+            return None
+        assert entry is not None
+        return replace(GenerationResult.from_entry(entry), cached=True, cost_usd=0.0)
+
+    # New and resumed items ---------------------------------------------------------
+
+    async def submit(
+        self,
+        request: PreparedGeneration,
+        *,
+        deadline: float,
+        on_progress: ProgressCallback | None = None,
+        cache: bool | None = None,
+        variant: int = 0,
+        job_item: tuple[str, int] | None = None,
+        resend_entry: str | None = None,
+    ) -> GenerationResult:
+        """Send a prepared request and wait for its images (`deadline`: a
+        `time.monotonic()` value).  With the cache on, a request whose key has a
+        saved result returns that (`cached=True`, cost 0.0) and sends nothing."""
+        key = request.request_key(variant)
+        if self.options.cache if cache is None else cache:
+            hit = self.cached(key)
+            if hit is not None:
+                return hit
+        self.require_key()
+        if self.options.max_in_flight is None:
+            return await self._send(request, deadline, on_progress, key, job_item, resend_entry)
+        if self._in_flight is None:
+            self._in_flight = asyncio.Semaphore(self.options.max_in_flight)
+        async with self._in_flight:  # a task counts from its POST until it is saved
+            return await self._send(request, deadline, on_progress, key, job_item, resend_entry)
+
+    async def resume(
+        self,
+        entry_id: str,
+        request: PreparedGeneration,
+        *,
+        deadline: float,
+        job_item: tuple[str, int] | None,
+        on_progress: ProgressCallback | None = None,
+    ) -> GenerationResult:
+        """One item of a resumed job, from what its journal entry says: saved ->
+        from disk; a task id or URLs -> polled and saved, no POST; refused ->
+        sent again (nothing was billed); sent with its fate unknown -> resent
+        with the same Idempotency-Key only when keys are trusted."""
+        entry = self.ledger.entry(entry_id)
+        if entry is None:
+            raise StorageError(f"job item {job_item}: its journal entry {entry_id} is missing")
+        if is_saved(entry):
+            return GenerationResult.from_entry(entry)
+        if entry.state == JournalState.REFUSED:
+            return await self.submit(request, deadline=deadline, on_progress=on_progress, job_item=job_item)
+        if entry.state == JournalState.FAILED:
+            raise GenerationFailedError(entry.task_id or "", {"message": entry.error or "failed"})
+        if entry.task_id or entry.urls:
+            if not await self.ledger.claim(entry.id):
+                raise InvalidRequestError("job", f"item {job_item}: its task is being finished by another client right now")
+            task = Task(task_id=entry.task_id, state="success" if not entry.task_id else "unknown", urls=entry.urls)
+            return await self.finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,
+                                     deadline=deadline, on_progress=on_progress, poll_first=bool(entry.task_id))
+        if self.options.trust_idempotency:
+            return await self.submit(request, deadline=deadline, on_progress=on_progress, resend_entry=entry.id)
+        raise APIConnectionError(
+            f"job item {job_item}: sent, outcome unknown, may have been billed; not sent again "
+            "(Client(trust_idempotency=True) resends it with its Idempotency-Key)"
+        )
+
+    async def _send(
+        self,
+        request: PreparedGeneration,
+        deadline: float,
+        on_progress: ProgressCallback | None,
+        key: str,
+        job_item: tuple[str, int] | None,
+        resend_entry: str | None,
+    ) -> GenerationResult:
+        refs = await self.upload_ready(request.references)
+        body = protocol.build_generation_body(
+            request.prompt,
+            aspect_ratio=request.params["aspect_ratio"],
+            resolution=request.params["resolution"],
+            image_urls=[r.url for r in refs if r.kind == "url" and r.url],
+            image_files=[(r.filename, r.data, r.mime) for r in refs if r.kind == "file" and r.data is not None],
+        )
+        held = self.budget.reserve(request.price_usd)
+        try:
+            if resend_entry is not None:
+                if not await self.ledger.claim(resend_entry):  # a new entry here would be a second charge
+                    raise InvalidRequestError("job", "this item is being sent by another client or process right now")
+                entry = resend_entry  # the same entry, so the same Idempotency-Key
+            else:
+                entry = await self.ledger.begin(
+                    base_url=self.options.base_url,
+                    prompt=request.prompt,
+                    params=request.params,
+                    refs=[{"digest": r.digest, "source": r.source} for r in refs],
+                    request_key=key,
+                    job_item=job_item,
+                )
+        except BaseException:
+            self.budget.release(held)  # nothing was sent
+            raise
+        try:
+            task = await self.transport.post_generation(
+                body, idempotency_key=entry, trust_idempotency=self.options.trust_idempotency, deadline=deadline
+            )
+        except APIError as exc:
+            if resend_entry is not None and isinstance(exc, ConflictError):
+                # Our own key, sent before: the first send arrived.  Never "refused": a
+                # resume would send it under a new key and pay twice.
+                self.ledger.update(entry, state=JournalState.UNKNOWN, error=f"the first send arrived ({exc})")
+                raise
+            self.budget.release(held)
+            self.ledger.update(entry, state=JournalState.REFUSED, error=str(exc))
+            raise
+        except APIConnectionError as exc:
+            if exc.sent is False:  # it never left: nothing billed, and a resumed job sends it
+                self.budget.release(held)
+                self.ledger.update(entry, state=JournalState.REFUSED, error=f"never sent: {exc}")
+            else:
+                self.ledger.update(entry, state=JournalState.UNKNOWN, error=self.transport.redact(describe_exception(exc)),
+                                   **({"task_id": exc.task_id} if exc.task_id else {}))
+            raise
+        except BaseException as exc:
+            # The POST may have been billed: keep whatever task id the answer carried.
+            task_id = getattr(exc, "task_id", None)
+            self.ledger.update(entry, state=JournalState.UNKNOWN, error=self.transport.redact(describe_exception(exc)),
+                               **({"task_id": task_id} if task_id else {}))
+            raise
+        state = JournalState.SUCCEEDED if task.done and task.state == "success" else JournalState.ACCEPTED
+        recorded = self.ledger.record_answer(
+            entry, state=state, server_state=task.state, task_id=task.task_id, request_id=task.request_id, urls=task.urls
+        )
+        return await self.finish(task, entry, prompt=request.prompt, params=request.params, held=held,
+                                 deadline=deadline, on_progress=on_progress, recorded=recorded)
+
+    # From an answered POST to saved files ---------------------------------------------
+
+    async def finish(
+        self,
+        task: Task,
+        entry: str,
+        *,
+        prompt: str,
+        params: dict[str, Any],
+        held: Reservation | None,
+        deadline: float,
+        on_progress: ProgressCallback | None,
+        poll_first: bool = False,
+        recorded: asyncio.Future[None] | None = None,
+    ) -> GenerationResult:
+        """Wait for the task, then save its images; the entry's claim is
+        released however it ends.  `held`: what the call reserved from the
+        budget (None: a retrieval reserved nothing); `recorded`: the journal
+        write of the POST's answer, if still under way."""
+        try:
+            return await self._wait_and_save(task, entry, prompt, params, held, deadline, on_progress, poll_first, recorded)
+        finally:
+            with contextlib.suppress(Exception):  # a journal that fails here has said so already
+                self.ledger.release(entry)
+
+    async def _wait_and_save(
+        self,
+        task: Task,
+        entry: str,
+        prompt: str,
+        params: dict[str, Any],
+        held: Reservation | None,
+        deadline: float,
+        on_progress: ProgressCallback | None,
+        poll_first: bool,
+        recorded: asyncio.Future[None] | None,
+    ) -> GenerationResult:
+        ledger = self.ledger
+        renewed = time.monotonic()
+
+        def heartbeat(seen: Task) -> None:
+            nonlocal renewed
+            if time.monotonic() - renewed > CLAIM_LEASE_S / 3:  # keep the claim while we wait
+                renewed = time.monotonic()
+                ledger.renew(entry)
+            if on_progress is not None:
+                on_progress(seen)
+
+        try:
+            task = await wait_for_task(
+                self.transport,
+                task,
+                deadline=deadline,
+                on_progress=heartbeat,
+                on_state=lambda state: ledger.update(entry, server_state=state),
+                poll_now=poll_first,
+            )
+        except (TaskTimeoutError, asyncio.CancelledError, KeyboardInterrupt) as exc:
+            await _settled(recorded)
+            ledger.update(entry, error=describe_exception(exc))
+            raise
+        except BaseException:
+            await _settled(recorded)
+            raise
+        if recorded is not None:
+            await recorded  # the task id is on disk (or in the fallback file) before anything later
+        if task.state == "fail":
+            reason = {k: self.transport.redact(v) if isinstance(v, str) else v for k, v in task.error.items()}
+            ledger.update(entry, state=JournalState.FAILED, server_state=task.state, error=str(reason))
+            if held is not None and (task.billing_status == "released" or task.cost_micro_usdc == 0):
+                self.budget.release(held)
+            raise GenerationFailedError(task.task_id or "", reason, request_id=task.request_id)
+        cost = task.cost_micro_usdc / 1e6 if task.cost_micro_usdc is not None else (held.price_usd if held else None)
+        if held is not None and cost is not None:
+            self.budget.settle(held, cost)
+        ledger.update(entry, state=JournalState.SUCCEEDED, server_state=task.state, urls=task.urls, cost_usd=cost)
+        paths = await self._save(task, prompt=prompt, params=params, cost=cost, entry=entry, deadline=deadline)
+        ledger.update(entry, state=JournalState.SAVED, paths=paths)
+        return GenerationResult(
+            prompt=prompt,
+            urls=task.urls,
+            paths=paths,
+            task_id=task.task_id,
+            cost_usd=cost,
+            request_id=task.request_id,
+            aspect_ratio=params.get("aspect_ratio"),
+            resolution=params.get("resolution"),
+            created_at=time.time(),
+            journal_id=entry,
+        )
+
+    async def _save(
+        self, task: Task, *, prompt: str, params: dict[str, Any], cost: float | None, entry: str, deadline: float
+    ) -> list[Path]:
+        async def one(index: int, url: str) -> Path:
+            try:
+                data = await self.transport.download(url, limit=self.options.max_download_bytes, deadline=deadline)
+            except NotFoundError:
+                raise NotFoundError(
+                    f"the result URL has expired or is gone: {url}. {PAID_HINT} (it asks the server for fresh URLs)",
+                    status_code=404,
+                    task_id=task.task_id,
+                ) from None
+            except APIError as exc:
+                raise type(exc)(
+                    f"{exc.message} (downloading {url}). {PAID_HINT}",
+                    status_code=exc.status_code,
+                    code=exc.code,
+                    request_id=exc.request_id,
+                    task_id=task.task_id,
+                ) from None
+            facts = {
+                **params,
+                "references": reference_digests,
+                "task_id": task.task_id,
+                "request_id": task.request_id,
+                "cost_usd": cost,
+                "journal_id": entry,
+                "created_at": created_at,
+            }
+            return await asyncio.to_thread(self.store.save_result, data, url=url, prompt=prompt, index=index, facts=facts)
+
+        if not task.urls:
+            raise APIConnectionError("the task succeeded but returned no image URL", task_id=task.task_id)
+        row = self.ledger.entry(entry)
+        reference_digests = [r.get("digest") for r in row.refs] if row is not None else []
+        # The file name comes from the entry, not the clock: a save done again after a
+        # crash (recover, a resumed job) replaces the orphan file instead of adding one.
+        created_at = row.created_at if row is not None else time.time()
+        return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(task.urls))))
+
+
+async def _settled(write: asyncio.Future[None] | None) -> None:
+    """Wait for a journal write on the way out of a failed call; its own failure
+    has kept the task id in the fallback file, and the call's error comes first."""
+    if write is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(write)
