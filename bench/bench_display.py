@@ -111,7 +111,7 @@ def preview_time(label: str, path: Path, reps: int, reps_naive: int) -> Outcome:
     from PIL import Image
 
     from xenodia_jupyter.images.thumbnails import THUMBNAIL_SIZE, thumbnail_path
-    from xenodia_jupyter.store.journal import OutputStore
+    from xenodia_jupyter.store.outputs import OutputStore
 
     downloaded = path.read_bytes()
     store = OutputStore(path.parent / f"preview-store-{label}")

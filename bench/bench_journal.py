@@ -55,7 +55,8 @@ from scale_child import prompts_for
 
 from xenodia_jupyter.batches.named import fingerprint
 from xenodia_jupyter.client.async_client import AsyncClient
-from xenodia_jupyter.store.journal import JOURNAL_NAME, SCHEMA_VERSION, Journal, JournalState, file_stem
+from xenodia_jupyter.store.journal import JOURNAL_NAME, SCHEMA_VERSION, Journal, JournalState
+from xenodia_jupyter.store.outputs import file_stem
 
 ENTRIES = 100_000
 TARGETS_MS = {"history": 50.0, "recover": 200.0, "cache lookup": 1.0}

@@ -17,7 +17,8 @@ from PIL import Image
 
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.store.journal import Journal, OutputStore
+from xenodia_jupyter.store.journal import Journal
+from xenodia_jupyter.store.outputs import OutputStore
 
 
 def test_the_journal_records_every_step_but_never_the_bytes(client: xj.Client, tmp_path: Path) -> None:
