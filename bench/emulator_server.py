@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--no-record", action="store_true")
     args = parser.parse_args()
 
-    from xenodia_jupyter.emulator import app, render
+    from xenodia_jupyter.emulator import cdn, render
     from xenodia_jupyter.emulator.server import Emulator
 
     if args.same_image:
@@ -50,7 +50,7 @@ def main() -> int:
         def same(prompt: str, aspect_ratio: str | None, resolution: str | None, references: list[bytes]) -> bytes:
             return once(aspect_ratio, resolution)
 
-        app.render_image = same  # what the CDN handlers call (imported by name into app)
+        cdn.render_image = same  # what the CDN handlers call (imported by name into cdn)
 
     emulator = Emulator(mode="task", latency=args.latency, poll_interval_ms=args.poll_interval_ms, port=0)
     if args.no_record:

@@ -5,6 +5,7 @@ POSTs the server received and the calls it billed."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import time
 from collections.abc import Iterator
@@ -29,10 +30,8 @@ def unaccepting_port() -> Iterator[int]:
     for _ in range(3):
         filler = socket.socket()
         filler.setblocking(False)
-        try:
+        with contextlib.suppress(BlockingIOError):
             filler.connect(("127.0.0.1", port))
-        except BlockingIOError:
-            pass
         fillers.append(filler)
     yield port
     for filler in fillers:

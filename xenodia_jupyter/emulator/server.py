@@ -22,7 +22,8 @@ from typing import Any
 
 import uvicorn
 
-from .app import EmulatedDrop, create_app, create_cdn_app
+from .app import create_app, create_cdn_app
+from .faults import EmulatedDrop
 from .state import EmulatorState, Fault, Mode, PollUrl, RecordedRequest, Stats
 
 __all__ = ["Emulator", "TEST_API_KEY"]

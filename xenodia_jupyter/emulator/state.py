@@ -4,9 +4,9 @@ One `EmulatorState` is shared by the API app and the CDN app.  The apps run
 on the server's event loop; tests poke it from their own thread (`inject`,
 `next_task`, `reset`, `expire_results`), so the queues sit behind one lock.
 
-A task's state is not stored: it is computed from the time elapsed since it
-was created, as a fraction of `latency` (see `Task.phase`), so a poll costs a
-dictionary lookup and a little arithmetic.
+An `EmulatedTask`'s state is not stored: it is computed from the time elapsed
+since it was created, as a fraction of `latency` (see `EmulatedTask.phase`),
+so a poll costs a dictionary lookup and a little arithmetic.
 """
 
 from __future__ import annotations
@@ -20,7 +20,10 @@ import threading
 import time
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 __all__ = [
     "EmulatorState",
@@ -28,10 +31,12 @@ __all__ = [
     "Phase",
     "RecordedRequest",
     "Stats",
-    "Task",
+    "EmulatedTask",
     "FAULT_KINDS",
     "FAULT_ROUTES",
     "OUTCOMES",
+    "new_request_id",
+    "state_of",
 ]
 
 # task: always 202 (current docs); sync: 200 unless `async` is true (older docs);
@@ -98,7 +103,7 @@ class Phase:
 
 
 @dataclass
-class Task:
+class EmulatedTask:
     """One accepted generation.  `references` are kept so that an evicted render can be redone."""
 
     id: str
@@ -168,7 +173,7 @@ class EmulatorState:
         self.poll_url: PollUrl = poll_url
         self.base_url = base_url
         self.cdn_url = cdn_url
-        self.tasks: dict[str, Task] = {}
+        self.tasks: dict[str, EmulatedTask] = {}
         self.stats = Stats()
         self.requests: list[RecordedRequest] = []
         self.last_generation: dict[str, Any] | None = None
@@ -193,7 +198,7 @@ class EmulatorState:
             return self.poll_interval_ms
         return max(MIN_POLL_INTERVAL_MS, min(2000, int(self.latency * 1000 / 10)))
 
-    def poll_interval_ms_for(self, task: Task, elapsed: float) -> int:
+    def poll_interval_ms_for(self, task: EmulatedTask, elapsed: float) -> int:
         """The interval one answer recommends.  Like a server that knows its ETA,
         it asks for the next poll when the task should be done if that comes
         before the usual interval (never below 20 ms), so that a client that
@@ -214,7 +219,7 @@ class EmulatorState:
         resolution: str | None,
         snapshot: dict[str, Any],
         references: list[bytes],
-    ) -> Task:
+    ) -> EmulatedTask:
         """A new task, billed: its outcome is the next queued one (default success)."""
         now = time.monotonic()
         with self._lock:
@@ -223,7 +228,7 @@ class EmulatorState:
             serial = self._serial
             self.stats.billed_calls += 1
             self.stats.max_in_flight = max(self.stats.max_in_flight, self._count_in_flight(now, outcome))
-        task = Task(
+        task = EmulatedTask(
             id=f"task_{secrets.token_hex(12)}",
             request_id=new_request_id(),
             serial=serial,
@@ -240,7 +245,7 @@ class EmulatorState:
         self.tasks[task.id] = task
         return task
 
-    def replay(self, key: str, fingerprint: str) -> Task | str | None:
+    def replay(self, key: str, fingerprint: str) -> EmulatedTask | str | None:
         """What an earlier POST with this Idempotency-Key became: its task when
         the request is the same, "conflict" when it is not, None when the key is new."""
         with self._lock:
@@ -252,7 +257,7 @@ class EmulatorState:
             self.stats.idempotent_replays += 1
             return self.tasks[known[1]]
 
-    def remember(self, key: str, fingerprint: str, task: Task) -> None:
+    def remember(self, key: str, fingerprint: str, task: EmulatedTask) -> None:
         with self._lock:
             self.idempotency[key] = (fingerprint, task.id)
 
@@ -266,14 +271,14 @@ class EmulatorState:
             heapq.heappush(self._finishing, now + self.latency)
         return len(self._finishing) + self._never_finishing
 
-    def result_available(self, task: Task, now: float | None = None) -> bool:
+    def result_available(self, task: EmulatedTask, now: float | None = None) -> bool:
         """True while the task's result file may be downloaded (succeeded and not expired)."""
         now = time.monotonic() if now is None else now
         if task.serial <= self._expired_upto or task.phase(task.elapsed(now)).state != "success":
             return False
         return self.result_ttl is None or now < task.completed_mono + self.result_ttl
 
-    def keep_render(self, task: Task) -> None:
+    def keep_render(self, task: EmulatedTask) -> None:
         """Note a rendered task; beyond `RENDER_CACHE` of them the oldest is forgotten (re-rendered on demand)."""
         self._rendered[task.id] = None
         self._rendered.move_to_end(task.id)
@@ -376,3 +381,8 @@ class EmulatorState:
 
 def new_request_id() -> str:
     return f"req_{secrets.token_hex(8)}"
+
+
+def state_of(request: Request) -> EmulatorState:
+    """The state shared by the app that received `request`."""
+    return cast(EmulatorState, request.app.state.emulator)
