@@ -5,7 +5,7 @@ Each `BadInput` builds (cheaply, under `tmp_path`) the keyword arguments of one
 the `InvalidRequestError` must name and what its message must contain.  The
 prompt defaults to "a cat" when a case does not give one.
 
-`tests/test_references.py` replays the corpus through `prepare_references`
+`tests/images/test_references.py` replays the corpus through `prepare_references`
 and the rules functions; the client tests replay it through `Client.generate`
 against the emulator (nothing may be billed).
 

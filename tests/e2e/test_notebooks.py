@@ -13,7 +13,7 @@ from nbclient import NotebookClient
 
 from xenodia_jupyter.emulator import Emulator
 
-NOTEBOOKS = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 KEY = "notebook-test-secret-key-4b1d"
 
 

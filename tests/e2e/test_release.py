@@ -34,7 +34,7 @@ from packaging.version import Version
 import xenodia_jupyter
 from xenodia_jupyter.__main__ import copy_quickstart, main
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 KEY = "release-test-secret-key-7e57"
 COMMAND = 'pip install "xenodia-jupyter[emulator]"'

@@ -33,7 +33,7 @@ from jupyter_apps import (
 
 from xenodia_jupyter.emulator import Emulator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build" / "browser"
 NOTEBOOKS = sorted(p.stem for p in (ROOT / "notebooks").glob("*.ipynb"))
 KEY = "run-all-browser-secret-key-7e21"

@@ -30,7 +30,7 @@ from xenodia_jupyter.emulator.app import create_cdn_app, model_item
 from xenodia_jupyter.emulator.render import prompt_colours, render_image, sample_reference
 from xenodia_jupyter.wire import rules
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 GOOD = {"model": "gpt-image-2", "prompt": "a red bicycle"}
 CURL_PROMPT = "Use the uploaded reference as the product shape."
 CURL_EXAMPLE = """\

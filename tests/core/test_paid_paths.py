@@ -82,3 +82,24 @@ def test_a_job_item_never_sent_is_sent_when_the_job_resumes(
     assert [type(item).__name__ for item in again] == ["GenerationResult", "GenerationResult"]
     assert emu.stats.billed_calls == 2 and emu.stats.generate_posts == 2
     client.close()
+
+
+def test_a_call_waiting_for_an_in_flight_place_ends_by_its_deadline(emu: Emulator, tmp_path: Path) -> None:
+    """max_in_flight=1 and another call holding the place on a stuck task: the
+    second call ends by its own timeout with nothing sent (it took 19 s before)."""
+    client = xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=tmp_path, max_in_flight=1)
+    emu.next_task("stuck")
+    holder = client.generate_many(["stuck"], timeout=20, progress=False, compute=False)
+    deadline = time.monotonic() + 10
+    while emu.stats.billed_calls < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert emu.stats.billed_calls == 1  # the place is taken
+    started = time.monotonic()
+    with pytest.raises(xj.TaskTimeoutError) as info:
+        client.generate("a fox", timeout=2)
+    waited = time.monotonic() - started
+    assert waited < 6, waited
+    assert info.value.sent is False and "nothing was sent" in str(info.value)
+    assert emu.stats.generate_posts == 1
+    holder.cancel()
+    client.close()

@@ -12,7 +12,7 @@ import pytest
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
 
-sys.path.insert(0, str(Path(__file__).parent / "data"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "data"))
 from bad_inputs import BAD_INPUTS, BadInput  # noqa: E402
 
 
