@@ -339,30 +339,43 @@ class TaskTimeoutError(XenodiaError, TimeoutError):
     Pick it up later with `client.retrieve(task_id)` or `xj.recover()`.
     """
 
-    def __init__(self, task_id: str | None, last_state: str | None, waited_s: float) -> None:
+    def __init__(self, task_id: str | None, last_state: str | None, waited_s: float, *, sent: bool | None = None) -> None:
         self.task_id = task_id
         self.last_state = last_state
         self.waited_s = waited_s
-        super().__init__(
-            f"task {task_id} was still {last_state!r} after {waited_s:.0f} s; "
-            f"it is journaled: finish it later with client.retrieve({task_id!r}) or xj.recover()"
-        )
+        self.sent = sent  # False: the deadline passed before the request left (nothing billed)
+        if sent is False:
+            text = f"the deadline passed after {waited_s:.0f} s while {last_state}; nothing was sent"
+        else:
+            text = (
+                f"task {task_id} was still {last_state!r} after {waited_s:.0f} s; "
+                f"it is journaled: finish it later with client.retrieve({task_id!r}) or xj.recover()"
+            )
+        super().__init__(text)
 
     def __reduce__(self) -> Any:
-        return (type(self), (self.task_id, self.last_state, self.waited_s))
+        return (_rebuild_timeout, (self.task_id, self.last_state, self.waited_s, self.sent))
 
     @property
     def headline(self) -> str:
+        if self.sent is False:
+            return f"Stopped waiting after {_seconds(self.waited_s)} s; nothing was sent."
         return f"Stopped waiting after {_seconds(self.waited_s)} s; the image may still arrive."
 
     @property
     def advice(self) -> str:
+        if self.sent is False:
+            return "Nothing was billed: try again with a longer timeout, or fewer calls at once."
         if not self.task_id:
             return "The server had not named a task yet; if one was made, xj.recover() finds it in the journal."
         return (
             f"Task {self.task_id} (last seen {self.last_state!r}) stays in the journal: "
             "xj.recover() collects it later, without paying again."
         )
+
+
+def _rebuild_timeout(task_id: str | None, last_state: str | None, waited_s: float, sent: bool | None) -> TaskTimeoutError:
+    return TaskTimeoutError(task_id, last_state, waited_s, sent=sent)
 
 
 # The output folder ---------------------------------------------------------------

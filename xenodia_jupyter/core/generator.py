@@ -119,8 +119,20 @@ class Generator:
             return await self._send(request, deadline, on_progress, key, job_item, resend_entry)
         if self._in_flight is None:
             self._in_flight = asyncio.Semaphore(self.options.max_in_flight)
-        async with self._in_flight:  # a task counts from its POST until it is saved
+        await self._take_slot(self._in_flight, deadline)
+        try:  # a task counts from its POST until it is saved
             return await self._send(request, deadline, on_progress, key, job_item, resend_entry)
+        finally:
+            self._in_flight.release()
+
+    async def _take_slot(self, slots: asyncio.Semaphore, deadline: float) -> None:
+        """A place under `max_in_flight`, by the caller's deadline or not at all."""
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(slots.acquire(), max(0.0, deadline - started))
+        except asyncio.TimeoutError:
+            waiting = f"waiting for one of the max_in_flight={self.options.max_in_flight} places"
+            raise TaskTimeoutError(None, waiting, time.monotonic() - started, sent=False) from None
 
     async def resume(
         self,
