@@ -15,7 +15,7 @@ import hashlib
 import time
 from typing import Any
 
-from ..errors import InvalidRequestError
+from ..errors import InvalidRequestError, StorageError
 from ..store.journal import Journal, JournalEntry, JournalState
 
 
@@ -28,10 +28,16 @@ def plan_job(journal: Journal, name: str, item_keys: list[str]) -> list[str | No
     journaled now; a known one must ask for the same items."""
     if not isinstance(name, str) or not name.strip():
         raise InvalidRequestError("job", f"must be a non-empty name such as 'catalog-v1', not {name!r}")
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidRequestError("job", "has characters that cannot be written as UTF-8 (a lone surrogate?)") from None
     known = journal.job(name)
     if known is None:
-        journal.create_job(name, fingerprint(item_keys), item_keys)
-        return [None] * len(item_keys)
+        journal.create_job(name, fingerprint(item_keys), item_keys)  # unless another process just did
+        known = journal.job(name)
+        if known is None:
+            raise StorageError(f"job {name!r} could not be journaled; nothing was sent")
     journaled, items = known
     if journaled != fingerprint(item_keys):
         raise InvalidRequestError("job", f"{name!r} was journaled with other items: {_difference(items, item_keys)}; "

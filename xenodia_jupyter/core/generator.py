@@ -34,7 +34,7 @@ from ..errors import (
     describe_exception,
 )
 from ..images.references import PreparedReference
-from ..store.journal import CLAIM_LEASE_S, JournalState
+from ..store.journal import CLAIM_LEASE_S, ItemTaken, JournalState
 from ..store.outputs import OutputStore
 from ..wire import protocol
 from ..wire.polling import ProgressCallback, wait_for_task
@@ -46,6 +46,7 @@ from .options import ClientOptions
 from .preparer import PreparedGeneration
 from .results import GenerationResult
 
+FOLLOW_POLL_S = 0.25  # how often a job item made by another process is looked at
 PAID_HINT = "The image is paid for and journaled: xj.recover() downloads it later"
 
 UploadReady = Callable[[list[PreparedReference]], Awaitable[list[PreparedReference]]]
@@ -105,25 +106,55 @@ class Generator:
         variant: int = 0,
         job_item: tuple[str, int] | None = None,
         resend_entry: str | None = None,
+        replaces: str | None = None,
     ) -> GenerationResult:
         """Send a prepared request and wait for its images (`deadline`: a
         `time.monotonic()` value).  With the cache on, a request whose key has a
-        saved result returns that (`cached=True`, cost 0.0) and sends nothing."""
+        saved result returns that (`cached=True`, cost 0.0) and sends nothing.
+        A job item that another process journaled first is followed, not sent."""
         key = request.request_key(variant)
         if self.options.cache if cache is None else cache:
             hit = self.cached(key)
             if hit is not None:
                 return hit
         self.require_key()
-        if self.options.max_in_flight is None:
-            return await self._send(request, deadline, on_progress, key, job_item, resend_entry)
-        if self._in_flight is None:
-            self._in_flight = asyncio.Semaphore(self.options.max_in_flight)
-        await self._take_slot(self._in_flight, deadline)
-        try:  # a task counts from its POST until it is saved
-            return await self._send(request, deadline, on_progress, key, job_item, resend_entry)
-        finally:
-            self._in_flight.release()
+        try:
+            if self.options.max_in_flight is None:
+                return await self._send(request, deadline, on_progress, key, job_item, resend_entry, replaces)
+            if self._in_flight is None:
+                self._in_flight = asyncio.Semaphore(self.options.max_in_flight)
+            await self._take_slot(self._in_flight, deadline)
+            try:  # a task counts from its POST until it is saved
+                return await self._send(request, deadline, on_progress, key, job_item, resend_entry, replaces)
+            finally:
+                self._in_flight.release()
+        except ItemTaken as taken:
+            return await self._follow(taken, request, deadline=deadline, on_progress=on_progress)
+
+    async def _follow(
+        self, taken: ItemTaken, request: PreparedGeneration, *, deadline: float, on_progress: ProgressCallback | None
+    ) -> GenerationResult:
+        """Another process journaled this job item first: wait while it works on
+        its row (it holds the row's claim until the image is saved, the task
+        fails or the process stops), then take the row over as a resumed job
+        would.  A live row is never sent a second time."""
+        started = time.monotonic()
+        entry_id = taken.entry_id
+        while entry_id is not None:
+            if await self.ledger.claim(entry_id):
+                try:
+                    return await self.resume(entry_id, request, deadline=deadline, job_item=taken.job_item,
+                                             on_progress=on_progress)
+                finally:
+                    self.ledger.release(entry_id)
+            if time.monotonic() + FOLLOW_POLL_S > deadline:
+                entry = self.ledger.entry(entry_id)
+                raise TaskTimeoutError(
+                    entry.task_id if entry else None, "being made by another process running the same job",
+                    time.monotonic() - started,
+                )
+            await asyncio.sleep(FOLLOW_POLL_S)
+        raise StorageError(f"job item {taken.job_item} is linked to no journal row; nothing was sent")
 
     async def _take_slot(self, slots: asyncio.Semaphore, deadline: float) -> None:
         """A place under `max_in_flight`, by the caller's deadline or not at all."""
@@ -152,13 +183,15 @@ class Generator:
             raise StorageError(f"job item {job_item}: its journal entry {entry_id} is missing")
         if is_saved(entry):
             return GenerationResult.from_entry(entry)
-        if entry.state == JournalState.REFUSED:
-            return await self.submit(request, deadline=deadline, on_progress=on_progress, job_item=job_item)
+        if entry.state == JournalState.REFUSED:  # nothing was billed: send it, in place of that row
+            return await self.submit(request, deadline=deadline, on_progress=on_progress, job_item=job_item,
+                                     replaces=entry.id)
         if entry.state == JournalState.FAILED:
             raise GenerationFailedError(entry.task_id or "", {"message": entry.error or "failed"})
+        if not await self.ledger.claim(entry.id):  # live in another process: wait for what it makes
+            return await self._follow(ItemTaken(job_item or ("", -1), entry.id), request, deadline=deadline,
+                                      on_progress=on_progress)
         if entry.task_id or entry.urls:
-            if not await self.ledger.claim(entry.id):
-                raise InvalidRequestError("job", f"item {job_item}: its task is being finished by another client right now")
             task = Task(task_id=entry.task_id, state="success" if not entry.task_id else "unknown", urls=entry.urls)
             return await self.finish(task, entry.id, prompt=entry.prompt, params=entry.params, held=None,
                                      deadline=deadline, on_progress=on_progress, poll_first=bool(entry.task_id))
@@ -177,6 +210,7 @@ class Generator:
         key: str,
         job_item: tuple[str, int] | None,
         resend_entry: str | None,
+        replaces: str | None,
     ) -> GenerationResult:
         refs = await self.upload_ready(request.references)
         body = protocol.build_generation_body(
@@ -200,6 +234,7 @@ class Generator:
                     refs=[{"digest": r.digest, "source": r.source} for r in refs],
                     request_key=key,
                     job_item=job_item,
+                    replaces=replaces,
                 )
         except BaseException:
             self.budget.release(held)  # nothing was sent

@@ -146,6 +146,15 @@ RATINGS = {1: "starred", 0: "none", -1: "rejected"}
 WRITE_ATTEMPTS = 3  # a journal write that fails (locked, disk full) is tried this often before the fallback
 
 
+class ItemTaken(Exception):
+    """A job item already has a journal row (another process sent it first)."""
+
+    def __init__(self, job_item: tuple[str, int], entry_id: str | None) -> None:
+        super().__init__(f"job {job_item[0]!r} item {job_item[1]} is journaled as {entry_id}")
+        self.job_item = job_item
+        self.entry_id = entry_id
+
+
 class Journal:
     """The SQLite journal of one output folder.  Safe for several threads, tasks
     and processes at once: each write is one short transaction, WAL mode lets
@@ -241,21 +250,35 @@ class Journal:
         owner: str | None = None,
         request_key: str | None = None,
         job_item: tuple[str, int] | None = None,
+        replaces: str | None = None,
     ) -> str:
         """The row written before a POST, claimed by `owner` (see `claim`).  If it
-        cannot be written, nothing is sent."""
+        cannot be written, nothing is sent.
+
+        A job item is linked to its row in the same transaction, and only where
+        the item has no row yet (or still has `replaces`, a row refused by the
+        server): two processes running one job never both send an item.  The
+        one that comes second gets `ItemTaken`, naming the row to follow."""
         entry_id = uuid.uuid4().hex
         now = time.time()
         until = now + CLAIM_LEASE_S if owner else None
         try:
             with self._tx(durable=True) as conn:
+                if job_item is not None:
+                    linked = conn.execute(
+                        "UPDATE job_items SET entry_id = ? WHERE job = ? AND idx = ? AND (entry_id IS NULL OR entry_id = ?)",
+                        (entry_id, *job_item, replaces),
+                    )
+                    if linked.rowcount != 1:
+                        row = conn.execute(
+                            "SELECT entry_id FROM job_items WHERE job = ? AND idx = ?", job_item
+                        ).fetchone()
+                        raise ItemTaken(job_item, row[0] if row else None)
                 conn.execute(
                     "INSERT INTO generations (id, created_at, updated_at, base_url, prompt, params, refs, state,"
                     " claimed_by, claimed_until, request_key) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?)",
                     (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs), owner, until, request_key),
                 )
-                if job_item is not None:  # in the same transaction: a job never loses track of a sent item
-                    conn.execute("UPDATE job_items SET entry_id = ? WHERE job = ? AND idx = ?", (entry_id, *job_item))
         except sqlite3.Error as exc:
             raise StorageError(f"the journal {self.path} could not be written ({exc}): nothing was sent", path=str(self.path)) from None
         return entry_id
@@ -395,17 +418,25 @@ class Journal:
             found.update((row[0], row[1]) for row in rows)
         return found
 
-    def create_job(self, name: str, fingerprint: str, item_keys: list[str]) -> None:
-        """Journal a job as a whole before its first POST."""
-        with self._tx(durable=True) as conn:
-            conn.execute(
-                "INSERT INTO jobs (name, created_at, fingerprint, size) VALUES (?, ?, ?, ?)",
-                (name, time.time(), fingerprint, len(item_keys)),
-            )
-            conn.executemany(
-                "INSERT INTO job_items (job, idx, item_key) VALUES (?, ?, ?)",
-                [(name, i, key) for i, key in enumerate(item_keys)],
-            )
+    def create_job(self, name: str, fingerprint: str, item_keys: list[str]) -> str:
+        """Journal a job as a whole before its first POST, unless a job of that
+        name exists (another process may have made it a moment ago); returns the
+        fingerprint the journal holds for the name, in one transaction."""
+        try:
+            with self._tx(durable=True) as conn:
+                made = conn.execute(
+                    "INSERT INTO jobs (name, created_at, fingerprint, size) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
+                    (name, time.time(), fingerprint, len(item_keys)),
+                )
+                if made.rowcount == 1:
+                    conn.executemany(
+                        "INSERT INTO job_items (job, idx, item_key) VALUES (?, ?, ?)",
+                        [(name, i, key) for i, key in enumerate(item_keys)],
+                    )
+                    return fingerprint
+                return str(conn.execute("SELECT fingerprint FROM jobs WHERE name = ?", (name,)).fetchone()[0])
+        except sqlite3.Error as exc:
+            raise StorageError(f"the journal {self.path} could not be written ({exc}): nothing was sent", path=str(self.path)) from None
 
     def entries_by_id(self, ids: list[str]) -> dict[str, JournalEntry]:
         """Many entries at once (a resumed job's): a query per 500, not one per entry."""

@@ -1,0 +1,52 @@
+"""Several processes, one output folder: what two kernels running the same
+named job at the same moment must never do (send an item twice, die on a raw
+database error), tried with real processes started together and 0.4 s apart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from xenodia_jupyter.emulator import Emulator
+
+RUN_JOB = textwrap.dedent(
+    """
+    import json, sys
+    import xenodia_jupyter as xj
+    base_url, key, folder, count = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+    client = xj.Client(api_key=key, base_url=base_url, output_dir=folder)
+    results = client.generate_many([f"item {i}" for i in range(count)], job="shared", progress=False, timeout=60)
+    print(json.dumps([
+        {"saved": not isinstance(r, Exception), "error": None if not isinstance(r, Exception) else f"{type(r).__name__}: {r}",
+         "paths": [str(p) for p in getattr(r, "paths", [])]}
+        for r in results
+    ]))
+    """
+)
+
+
+@pytest.mark.parametrize("offset_s", [0.0, 0.4, 0.0, 0.4], ids=["together", "0.4s-apart", "together-again", "0.4s-again"])
+def test_two_processes_running_one_job_send_each_item_once(make_emulator, tmp_path: Path, offset_s: float) -> None:
+    emu: Emulator = make_emulator(latency=0.3)
+    items = 24
+    args = [sys.executable, "-c", RUN_JOB, emu.base_url, emu.api_key, str(tmp_path / "shared"), str(items)]
+    first = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(offset_s)
+    second = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    reports = []
+    for process in (first, second):
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-3000:]
+        assert "IntegrityError" not in err and "sqlite3" not in err, err[-3000:]
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    assert emu.stats.generate_posts == items and emu.stats.billed_calls == items  # each item sent once
+    for report in reports:  # both processes end with every item saved (one made it, the other waited for it)
+        assert [r["error"] for r in report] == [None] * items
+    assert [r["paths"] for r in reports[0]] == [r["paths"] for r in reports[1]]
+    assert len(list((tmp_path / "shared").glob("*.png"))) == items
