@@ -50,3 +50,44 @@ def test_two_processes_running_one_job_send_each_item_once(make_emulator, tmp_pa
         assert [r["error"] for r in report] == [None] * items
     assert [r["paths"] for r in reports[0]] == [r["paths"] for r in reports[1]]
     assert len(list((tmp_path / "shared").glob("*.png"))) == items
+
+
+RECOVER_LOOP = textwrap.dedent(
+    """
+    import sys, time
+    import xenodia_jupyter as xj
+    base_url, key, folder, seconds = sys.argv[1], sys.argv[2], sys.argv[3], float(sys.argv[4])
+    client = xj.Client(api_key=key, base_url=base_url, output_dir=folder)
+    end = time.monotonic() + seconds
+    rounds = 0
+    while time.monotonic() < end:
+        client.recover(timeout=30)
+        rounds += 1
+    print(rounds)
+    """
+)
+
+
+def test_recover_in_another_process_never_downloads_an_image_twice(make_emulator, tmp_path: Path) -> None:
+    """Three processes generating and a fourth running recover() over and over,
+    in one folder: every image is billed once and downloaded once."""
+    emu: Emulator = make_emulator(latency=0.4)
+    folder = str(tmp_path / "shared")
+    makers = [
+        subprocess.Popen(
+            [sys.executable, "-c", RUN_JOB.replace('job="shared"', f'job="maker-{n}"'), emu.base_url, emu.api_key, folder, "20"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for n in range(3)
+    ]
+    time.sleep(0.5)
+    recoverer = subprocess.Popen(
+        [sys.executable, "-c", RECOVER_LOOP, emu.base_url, emu.api_key, folder, "4"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    for process in [*makers, recoverer]:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err[-3000:]
+    assert int(out.strip().splitlines()[-1]) > 3  # recover() really ran while the makers worked
+    assert emu.stats.billed_calls == 60
+    assert emu.stats.downloads == 60  # not one image fetched twice

@@ -60,6 +60,8 @@ class Recoverer:
             prompt, params = "", {}
         else:
             entry, prompt, params = known.id, known.prompt, known.params
+            if known.state == JournalState.SAVED and all(p.exists() for p in known.paths):
+                return GenerationResult.from_entry(known)  # saved already: nothing to download
             if not self.journal.claim(entry, owner):
                 raise InvalidRequestError(
                     "task_id",
@@ -86,8 +88,8 @@ class Recoverer:
 
         async def one(entry: JournalEntry) -> GenerationResult | Exception | None:
             async with gate:
-                if not self.journal.claim(entry.id, self.generator.ledger.owner):
-                    return None  # live in another client or process, which saves it
+                if not self.journal.claim(entry.id, self.generator.ledger.owner, states=RECOVERABLE):
+                    return None  # live in another client or process, which saves it (or saved it just now)
                 try:
                     if entry.task_id:
                         return await self.retrieve(entry.task_id, timeout=timeout)

@@ -366,21 +366,28 @@ class Journal:
             sql += f" LIMIT {int(limit)}"
         return [_entry(row) for row in self._select(sql, args)]
 
-    def claim(self, entry_id: str, owner: str, lease_s: float = CLAIM_LEASE_S) -> bool:
+    def claim(
+        self, entry_id: str, owner: str, lease_s: float = CLAIM_LEASE_S, *, states: Iterable[str] | None = None
+    ) -> bool:
         """Take (or renew) the right to work on an entry for `lease_s` seconds.
         False when another owner holds a claim that has not expired: its task is
-        live in another client or process, which will save it."""
+        live in another client or process, which will save it.  With `states`,
+        also False unless the entry is still in one of them: checked and taken
+        in one step, so that a row saved a moment ago by another process is
+        not downloaded again."""
         now = time.time()
+        wanted = [s.value if isinstance(s, Enum) else s for s in states] if states is not None else None
+        in_state = f" AND state IN ({', '.join('?' * len(wanted))})" if wanted is not None else ""
         with self._tx() as conn:
             cursor = conn.execute(
                 "UPDATE generations SET claimed_by = ?, claimed_until = ? WHERE id = ?"
-                " AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until IS NULL OR claimed_until < ?)",
-                (owner, now + lease_s, entry_id, owner, now),
+                " AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until IS NULL OR claimed_until < ?)" + in_state,
+                (owner, now + lease_s, entry_id, owner, now, *(wanted or [])),
             )
             if cursor.rowcount == 1:
                 return True
-            row = conn.execute("SELECT claimed_by FROM generations WHERE id = ?", (entry_id,)).fetchone()
-            if row is None or not _owner_is_gone(row[0]):
+            row = conn.execute("SELECT claimed_by, state FROM generations WHERE id = ?", (entry_id,)).fetchone()
+            if row is None or not _owner_is_gone(row[0]) or (wanted is not None and row[1] not in wanted):
                 return False
             conn.execute(  # its process died on this machine: no need to wait for the lease
                 "UPDATE generations SET claimed_by = ?, claimed_until = ? WHERE id = ? AND claimed_by = ?",
