@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import nbformat
 import pytest
-from jupyter_apps import (
+from browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     JupyterServer,
@@ -124,7 +124,7 @@ def test_run_all_from_the_menu_runs_every_cell(served: JupyterServer, browser: A
 
 def _run_all_from_the_menu(page: Any, path: str) -> None:
     """Run > Run All Cells once the page has attached the notebook to its kernel
-    (see jupyter_apps.wait_until_ready: clicked before, Run All skips every code
+    (see browser.wait_until_ready: clicked before, Run All skips every code
     cell after the first).  An attempt that still starts nothing reloads the
     page (it attaches to the same kernel) and clicks again, at most four times."""
     first = page.locator(f"{SHOWN} .jp-CodeCell .jp-InputPrompt").first

@@ -16,7 +16,7 @@ import ipywidgets as widgets
 from ...wire import rules
 from ...wire.rules import ModelInfo
 from ..markup import error_html, note_html
-from .parts import tagged
+from .widget_tools import tagged
 
 DEFAULT_ASPECT_RATIO = "1:1"
 DEFAULT_RESOLUTION = "1K"

@@ -8,7 +8,7 @@ with the parameters in which they differ.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -16,7 +16,9 @@ import ipywidgets as widgets
 from ...images.thumbnails import jpeg_thumbnail
 from .. import markup
 from ..markup import COMPARE_PX, message_html
-from .parts import Background, ResultCard, button, close_tree, show, tagged
+from .background import Spawn
+from .card import ResultCard
+from .widget_tools import button, close_tree, show, tagged
 
 MAX_COMPARED = 4
 
@@ -26,7 +28,7 @@ class CompareStrip(widgets.VBox):
     panel; `start(coro)` runs a coroutine in the background (the pictures at
     COMPARE_PX are made there; the cards' thumbnails stand in until then)."""
 
-    def __init__(self, say: Callable[[str], None], start: Callable[[Coroutine[Any, Any, Any]], Background]) -> None:
+    def __init__(self, say: Callable[[str], None], start: Spawn) -> None:
         super().__init__(layout=widgets.Layout(display="none", border=f"1px solid {markup.RULE}", padding="6px"))
         self.add_class("xenodia-compare")
         self._say = say

@@ -15,25 +15,27 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
 from .. import markup
 from ..markup import CARD_PX, error_html
+from .background import Background, Spawn
+from .card import ResultCard
 from .compare import CompareStrip
 from .lightbox import Lightbox
-from .parts import Background, ResultCard, button, show, tagged
 from .sweep_grid import SweepGrid
 from .widget_list import WidgetList
+from .widget_tools import button, show, tagged
 
 if TYPE_CHECKING:
     from ...batches.sweeps import Sweep
     from ...client.async_client import AsyncClient
     from ...core.results import GenerationResult
-    from ...store.journal import JournalEntry
-    from .sweep_form import SweepSpec
+    from ...store.entries import JournalEntry
+    from .sweep_spec import SweepSpec
 
 HISTORY_PAGE = 24
 VIEWS = ("all", "starred", "not rejected")
@@ -48,7 +50,7 @@ class Gallery(widgets.VBox):
         *,
         client: AsyncClient,
         namespace: Callable[[], dict[str, Any] | None],
-        start: Callable[[Coroutine[Any, Any, Any]], Background],
+        start: Spawn,
         say: Callable[[str], None],
         on_use: Callable[[GenerationResult], None],
         lock: threading.RLock,
@@ -200,7 +202,7 @@ class Gallery(widgets.VBox):
         return self._start(self._load_history())
 
     async def _load_history(self) -> None:
-        from ...store.journal import JournalState
+        from ...store.entries import JournalState
 
         journal = self._client.store.journal
         try:

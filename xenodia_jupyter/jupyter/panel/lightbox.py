@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,13 +20,15 @@ import ipywidgets as widgets
 from ...images.thumbnails import jpeg_thumbnail
 from .. import markup
 from ..markup import PREVIEW_PX, error_html
-from .parts import Background, ResultCard, button, show, tagged
+from .background import Spawn
+from .card import ResultCard
+from .widget_tools import button, show, tagged
 
 
 class Lightbox(widgets.VBox):
     """Hidden until `open`; `start(coro)` runs a coroutine in the background."""
 
-    def __init__(self, start: Callable[[Coroutine[Any, Any, Any]], Background]) -> None:
+    def __init__(self, start: Spawn) -> None:
         super().__init__(layout=widgets.Layout(display="none", border=f"1px solid {markup.RULE}", padding="6px"))
         self.add_class("xenodia-lightbox")
         self._start = start

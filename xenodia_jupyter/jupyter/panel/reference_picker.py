@@ -1,5 +1,5 @@
-"""The panel's references: uploads, the variable picker, URLs, the strip of
-chips and the count.
+"""The panel's references: uploads, drops (`dropzone.py`), the variable picker
+and its namespace scan, URLs, the strip of chips (`reference_chip.py`) and the count.
 
     picker.add(image_or_array_or_result_or_url_or_bytes, label=None)
     picker.references          # what the next Generate sends
@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+import sys
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any
 
 import ipywidgets as widgets
@@ -27,9 +28,11 @@ from ...images.thumbnails import jpeg_thumbnail
 from ...wire import rules
 from .. import markup
 from ..markup import CHIP_PX, error_html, message_html, note_html, short, title_html
+from .background import Spawn
 from .dropzone import DropZone
-from .parts import Background, ReferenceChip, button, namespace_images, snapshot, tagged
+from .reference_chip import ReferenceChip
 from .widget_list import WidgetList
+from .widget_tools import button, tagged
 
 ACCEPT = "image/png,image/jpeg,image/webp,.png,.jpg,.jpeg,.webp"
 
@@ -45,7 +48,7 @@ class ReferencePicker(widgets.VBox):
         self,
         *,
         namespace: Namespace,
-        start: Callable[[Coroutine[Any, Any, Any]], Background],
+        start: Spawn,
         say: Callable[[str], None],
         limit: Callable[[], int],
         lock: threading.RLock,
@@ -318,3 +321,44 @@ class ReferencePicker(widgets.VBox):
 def _without_label(message: str) -> str:
     """"reference (photo.gif) is a GIF image; ..." -> "it is a GIF image; ..." """
     return re.sub(r"^references?(\[\d+\])? \([^)]*\)", "it", message)
+
+
+# What the namespace holds --------------------------------------------------------------------
+
+
+def namespace_images(namespace: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, name) for every PIL image, image-shaped NumPy array and
+    generation result bound to a public name, in name order.  Imports nothing:
+    a module the user has not imported cannot have made any of these."""
+    pil = sys.modules.get("PIL.Image")
+    np = sys.modules.get("numpy")
+    found = []
+    for name in sorted(namespace):
+        if name.startswith("_"):
+            continue
+        value = namespace[name]
+        if isinstance(value, GenerationResult):
+            if value.paths:
+                found.append((f"{name} · result “{short(value.prompt, 30)}”", name))
+        elif pil is not None and isinstance(value, pil.Image):
+            found.append((f"{name} · image {value.width}×{value.height} {value.mode}", name))
+        elif np is not None and isinstance(value, np.ndarray) and _image_shaped(value):
+            shape = "×".join(str(n) for n in value.shape)
+            found.append((f"{name} · array {shape} {value.dtype}", name))
+    return found
+
+
+def _image_shaped(array: Any) -> bool:
+    if array.size == 0 or array.dtype.kind not in "biuf":
+        return False
+    return array.ndim == 2 or (array.ndim == 3 and array.shape[2] in (1, 3, 4))
+
+
+def snapshot(value: Any) -> Any:
+    """A copy of a NumPy array, so that editing it in place later does not change
+    what was picked.  (PIL images are kept as they are: a copy would lose the
+    file they came from, which is sent unchanged when the pixels are untouched.)"""
+    np = sys.modules.get("numpy")
+    if np is not None and isinstance(value, np.ndarray):
+        return value.copy()
+    return value

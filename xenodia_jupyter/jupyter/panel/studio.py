@@ -15,7 +15,7 @@
     panel.sweeps, panel.last_sweep     # finished sweeps (`xj.Sweep`); their results join `results`
 
 Generation runs on the kernel's engine thread (`engine.spawn`), so several
-jobs run at once, the kernel stays free for other cells, and jobs go on while
+runs go at once, the kernel stays free for other cells, and runs go on while
 another cell sleeps or computes; they only set widget traits, which ipykernel
 sends from any thread.  One lock keeps the panel's lists and the boxes that
 show them in step between the engine and the kernel's thread.  The dropdowns
@@ -30,12 +30,8 @@ Outside a kernel (tests, scripts) give the panel what IPython would:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import functools
 import threading
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
@@ -46,28 +42,29 @@ from ...wire import rules
 from .. import markup
 from ..markup import error_html
 from . import sweep_markup
+from .background import BackgroundWork, Spawn, engine_spawn
 from .choices import Choices
 from .gallery import Gallery
-from .parts import Background, JobRow, button, card_thumbnail, close_tree, rereadable, tagged
+from .reference_chip import rereadable
 from .reference_picker import Namespace, ReferencePicker
-from .sweep_form import SweepForm, SweepSpec
-from .sweep_grid import GridProgress, SweepGrid
+from .run_row import RunRow
+from .runs import Runs
+from .sweep_form import SweepForm
+from .sweep_spec import SweepSpec
 from .widget_list import WidgetList
+from .widget_tools import button, close_tree, tagged
 
 if TYPE_CHECKING:
     from ...batches.sweeps import Sweep
     from ...client.async_client import AsyncClient
-    from ...wire.protocol import Task
     from ..settings import XenodiaSettings
 
 __all__ = ["Panel"]
 
-Spawn = Callable[[Coroutine[Any, Any, Any]], Background]
-
 
 class Panel(widgets.VBox):
-    """Prompt, settings, references, Generate with its price, running jobs and a
-    gallery of results.  `results` holds the `GenerationResult`s, newest last.
+    """Prompt, settings, references, Generate with its price, a row per run
+    (`runs.py`) and a gallery of results.  `results` holds the `GenerationResult`s, newest last.
 
     `client`: the AsyncClient to use (default: the kernel's, shared with the
     magic; with `budget_usd`, a client of the panel's own with that budget).
@@ -97,11 +94,11 @@ class Panel(widgets.VBox):
         self.settings = settings
         self.timeout = timeout if timeout is not None else settings.timeout
         self._namespace: Namespace = namespace or _ipython_namespace
-        self._spawn: Spawn = spawn or _engine_spawn
         # Plain attributes, not traits: nothing here is synced to the browser.
         self._lock = threading.RLock()
         self._closed = False
-        self._background: set[Background] = set()
+        self._background = BackgroundWork(spawn or engine_spawn, on_ended=self._refresh_price)
+        self._start = self._background.start
         self.results: list[GenerationResult] = []
         self.client, self._owns_client = _make_client(client, output_dir or settings.output_dir, budget_usd)
         self._build()
@@ -138,7 +135,6 @@ class Panel(widgets.VBox):
         self.generate_button.on_click(lambda _b: self._guard(self._generate))
         self.price = tagged(W.HTML(), "xenodia-price")
         self.message = tagged(W.HTML(), "xenodia-message")
-        self.jobs: WidgetList[JobRow] = WidgetList(tagged(W.VBox(), "xenodia-jobs"), self._lock, newest_first=True)
         self.results_view = Gallery(
             client=self.client,
             namespace=self._namespace,
@@ -153,6 +149,16 @@ class Panel(widgets.VBox):
         self.clear_button = self.results_view.clear_button
         self.clear_button.on_click(lambda _b: self._guard(self.clear))
         self.dropzone = self.picker.dropzone
+        self.runs = Runs(
+            client=self.client,
+            gallery=self.results_view,
+            start=self._start,
+            timeout=lambda: self.timeout,
+            closed=lambda: self._closed,
+            on_change=self._refresh_price,
+            lock=self._lock,
+        )
+        self.jobs: WidgetList[RunRow] = self.runs.rows  # the old public name of the run rows
         row = {"layout": L(align_items="center", flex_flow="row wrap")}
         self.children = [
             self.style_sheet,
@@ -185,7 +191,7 @@ class Panel(widgets.VBox):
         budget = getattr(self.client, "budget", None)  # a shared `Budget`; older clients kept the numbers
         spent = budget.spent_usd if budget is not None else self.client.spent_usd
         limit = budget.limit_usd if budget is not None else self.client.budget_usd
-        running = sum(job.running for job in self.jobs)
+        running = self.runs.running
         price = self.choices.info.price_usd_for(self.resolution.value)
         if not self.sweep_form.active:
             self.generate_button.description = "Generate"
@@ -238,45 +244,8 @@ class Panel(widgets.VBox):
             self._say(error_html(exc))
             return
         self._say("")
-        job = JobRow(prompt, f"{aspect} · {resolution}", self._dismiss)
-        with self._lock:  # the job cannot end (and be dismissed) before it is listed
-            self.jobs.append(job)
-            job.task = self._start(self._run(job, prompt, self.references, aspect, resolution))
+        self.runs.generate(prompt, self.references, aspect, resolution)
         self._refresh_price()
-
-    async def _run(self, job: JobRow, prompt: str, references: list[Any], aspect: str, resolution: str) -> None:
-        try:
-            request = await self.client.prepare(prompt, references or None, aspect_ratio=aspect, resolution=resolution)
-            job.note("sending…")
-
-            def report(task: Task) -> None:
-                job.report(task)
-                self._refresh_price()
-
-            deadline = time.monotonic() + self.timeout
-            result = await self.client.submit(request, deadline=deadline, on_progress=report)
-            job.note("saving preview…")
-            thumbnail = await asyncio.to_thread(card_thumbnail, result)
-        except asyncio.CancelledError:
-            self._unless_closed(job.cancelled)
-            raise
-        except Exception as exc:
-            self._unless_closed(functools.partial(job.failed, exc))
-            return
-        self._show_result(job, result, thumbnail)
-
-    def _show_result(self, job: JobRow, result: GenerationResult, thumbnail: bytes) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self.jobs.discard(job)
-            self.results_view.add(result, thumbnail)  # `results` last: code that waits on it finds the rest done
-        self._refresh_price()
-
-    def _unless_closed(self, show: Callable[[], None]) -> None:
-        if not self._closed:
-            show()
-            self._refresh_price()
 
     @property
     def last(self) -> GenerationResult | None:
@@ -292,45 +261,7 @@ class Panel(widgets.VBox):
         if spec is None:
             return
         self._say("")
-        job = JobRow(spec.template, f"sweep · {spec.cells} cells · {spec.resolution}", self._dismiss)
-        with self._lock:  # the job cannot end (and be dismissed) before it is listed
-            grid = self.results_view.add_sweep(spec)
-            self.jobs.append(job)
-            job.task = self._start(self._run_sweep(job, grid, rereadable(list(self.picker.chips))))
-        self._refresh_price()
-
-    async def _run_sweep(self, job: JobRow, grid: SweepGrid, references: list[Any]) -> None:
-        """`client.sweep` on the engine, as one batch: every cell checked (rules,
-        budget) before anything is sent; cells fill in as they finish."""
-        progress = GridProgress(grid, job, on_change=self._refresh_price)
-        spec = grid.spec
-        try:
-            sweep = await self.client.sweep(
-                spec.template, references=references or None, timeout=self.timeout, progress=progress, **spec.options()
-            )
-            await progress.settle()
-            await grid.complete(sweep)
-        except asyncio.CancelledError:
-            self._end_sweep(grid, None, functools.partial(_sweep_cancelled, job, grid))
-            raise
-        except Exception as exc:
-            self._end_sweep(grid, None, functools.partial(self._sweep_failed, job, grid, exc, progress.started_any))
-            return
-        self._end_sweep(grid, sweep, lambda: self.jobs.discard(job))
-
-    def _sweep_failed(self, job: JobRow, grid: SweepGrid, error: BaseException, sent: bool) -> None:
-        job.failed(error)
-        if sent:
-            grid.stop("not done")
-        else:  # refused before sending (a rule, the budget): the placeholders go
-            self.results_view.sweep_grids.discard(grid)
-
-    def _end_sweep(self, grid: SweepGrid, sweep: Sweep | None, show: Callable[[], Any]) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            show()
-            self.results_view.sweep_ended(grid, sweep)  # `sweeps` last: code that waits on it finds the rest done
+        self.runs.sweep(spec, rereadable(list(self.picker.chips)))
         self._refresh_price()
 
     @property
@@ -338,17 +269,11 @@ class Panel(widgets.VBox):
         """The newest finished sweep: `xj.Sweep` (its grid, `.cell(...)`, `.to_pandas()`)."""
         return self.sweeps[-1] if self.sweeps else None
 
-    def _dismiss(self, job: JobRow) -> None:
-        self.jobs.discard(job)
-        self._refresh_price()
-
     async def wait(self, timeout: float | None = None) -> None:
-        """Wait until every running job has ended (`await panel.wait()` in a cell)."""
-        pending = [job.task.future for job in self.jobs if job.task is not None and not job.task.done()]
-        if pending:
-            await asyncio.wait([asyncio.wrap_future(f) for f in pending], timeout=timeout)
+        """Wait until every run has ended (`await panel.wait()` in a cell)."""
+        await self.runs.wait(timeout)
 
-    # Messages and background work -----------------------------------------------------------------
+    # Messages -------------------------------------------------------------------------------------------
 
     def _say(self, html_text: str) -> None:
         if not self._closed:
@@ -361,53 +286,36 @@ class Panel(widgets.VBox):
         except Exception as exc:
             self._say(error_html(exc))
 
-    def _start(self, coro: Coroutine[Any, Any, Any]) -> Background:
-        """Run `coro` in the background.  When it has ended (success, error,
-        cancel), the price line is redrawn, so the running count is never stale."""
-        job = self._spawn(coro)
-        self._background.add(job)
-
-        def ended(done: Background) -> None:
-            self._background.discard(done)
-            with contextlib.suppress(Exception):
-                self._refresh_price()
-
-        job.add_done_callback(ended)
-        return job
-
     # Clearing and closing -----------------------------------------------------------------------
 
     def clear(self) -> None:
-        """Empty the gallery, the finished jobs and the references, closing their
+        """Empty the gallery, the finished runs' rows and the references, closing their
         widgets.  `results` is emptied too; the files stay on disk (`xj.history()`)."""
         with self._lock:
             self.results_view.clear()
-            for job in [j for j in self.jobs if not j.running]:
-                self.jobs.discard(job)
+            self.runs.clear_finished()
             self.picker.clear()
         self._say("")
         self._refresh_price()
 
     def close(self) -> None:
-        """Stop waiting for running jobs (their tasks stay in the journal) and close
+        """Stop waiting for running work (its tasks stay in the journal) and close
         every widget of the panel, so their models do not pile up.  A client the
-        panel made for itself is closed once those jobs have ended."""
+        panel made for itself is closed once that work has ended."""
         if self._closed:
             return
         self._closed = True
-        running = list(self._background)
-        for job in running:
-            job.cancel()
+        running = self._background.cancel_all()
         for child in self.children:
             close_tree(child)
         self.layout.close()
         super().close()
         if self._owns_client:
-            self._spawn(_close_after(running, self.client))
+            self._background.close_client_after(running, self.client)
 
     def __repr__(self) -> str:
         sweeps = f", {len(self.sweeps)} sweep(s)" if self.sweeps else ""
-        return f"<xenodia Panel: {len(self.results)} result(s){sweeps}, {sum(j.running for j in self.jobs)} running>"
+        return f"<xenodia Panel: {len(self.results)} result(s){sweeps}, {self.runs.running} running>"
 
 
 def _make_client(client: AsyncClient | None, output_dir: str | None, budget_usd: float | None) -> tuple[AsyncClient, bool]:
@@ -421,23 +329,6 @@ def _make_client(client: AsyncClient | None, output_dir: str | None, budget_usd:
     from ..engine import kernel_client
 
     return kernel_client(output_dir=output_dir), False
-
-
-async def _close_after(jobs: list[Background], client: AsyncClient) -> None:
-    """Close `client` once `jobs` have ended (cancelled jobs still journal what they knew)."""
-    await asyncio.gather(*(asyncio.wrap_future(job.future) for job in jobs), return_exceptions=True)
-    await client.aclose()
-
-
-def _sweep_cancelled(job: JobRow, grid: SweepGrid) -> None:
-    job.cancelled()
-    grid.stop("cancelled")
-
-
-def _engine_spawn(coro: Coroutine[Any, Any, Any]) -> Background:
-    from ..engine import spawn
-
-    return spawn(coro)
 
 
 def _shell() -> Any:

@@ -1,7 +1,7 @@
 """A sweep in the panel's gallery: a labelled grid that fills in as cells finish.
 
     grid = gallery.add_sweep(spec)          # placeholders at once, one per cell
-    progress = GridProgress(grid, job, on_change)   # client.sweep(..., progress=progress)
+    progress = GridProgress(grid, row, on_change)   # client.sweep(..., progress=progress)
     await grid.complete(sweep)              # every cell: its card, or its error in place
 
 A row per value of the axis, a column per aspect ratio (one column when the
@@ -28,12 +28,13 @@ from ...batches.progress import BatchProgress
 from ...core.results import GenerationResult
 from ..markup import CARD_WIDTH_PX, RULE
 from . import sweep_markup
-from .parts import ResultCard, card_thumbnail, close_tree, tagged
+from .card import ResultCard, card_thumbnail
+from .widget_tools import close_tree, tagged
 
 if TYPE_CHECKING:
     from ...batches.sweeps import Sweep
-    from .parts import JobRow
-    from .sweep_form import SweepSpec
+    from .run_row import RunRow
+    from .sweep_spec import SweepSpec
 
 CardMaker = Callable[["SweepGrid", int, GenerationResult, bytes], ResultCard]
 
@@ -178,14 +179,14 @@ class SweepGrid:
 
 
 class GridProgress(BatchProgress):
-    """`client.sweep(progress=...)` for the panel: the job row's bar and words,
+    """`client.sweep(progress=...)` for the panel: the run row's bar and words,
     the grid's title, and each result placed in its cell as it arrives.  Runs
     on the engine's loop (where `run_batch` calls it)."""
 
-    def __init__(self, grid: SweepGrid, job: JobRow, on_change: Callable[[], None]) -> None:
+    def __init__(self, grid: SweepGrid, row: RunRow, on_change: Callable[[], None]) -> None:
         super().__init__(len(grid.plan.cells))
         self.grid = grid
-        self.job = job
+        self.row = row
         self._on_change = on_change
         self.started_any = False
         self._fills: set[asyncio.Task[None]] = set()
@@ -205,8 +206,8 @@ class GridProgress(BatchProgress):
 
     def show(self) -> None:
         finished = self.done + self.failed
-        self.job.progress.value = int(100 * finished / max(self.total, 1))
-        self.job.note(f"{finished}/{self.total} cells" + (f", {self.failed} failed" if self.failed else ""))
+        self.row.progress.value = int(100 * finished / max(self.total, 1))
+        self.row.note(f"{finished}/{self.total} cells" + (f", {self.failed} failed" if self.failed else ""))
         self.grid.show_counts(self)
         self._on_change()
 

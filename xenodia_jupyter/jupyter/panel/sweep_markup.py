@@ -14,7 +14,7 @@ from ..markup import MUTED, NOTE, SUCCESS, note_html, short
 
 if TYPE_CHECKING:
     from ...errors import InvalidRequestError
-    from .sweep_form import SweepSpec
+    from .sweep_spec import SweepSpec
 
 
 def hint_html() -> str:

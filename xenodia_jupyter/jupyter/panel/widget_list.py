@@ -32,7 +32,7 @@ P = TypeVar("P", bound=Part)
 class WidgetList(Sequence[P]):
     """A read-only sequence of parts, oldest first, changed only through
     `append`, `discard` and `clear`.  `newest_first` shows the newest part
-    first in the box (the gallery, the job list)."""
+    first in the box (the gallery, the run rows)."""
 
     def __init__(self, box: Any, lock: threading.RLock | None = None, *, newest_first: bool = False) -> None:
         self.box = box

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from jupyter_apps import (
+from browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     KEY,
@@ -30,7 +30,7 @@ from jupyter_apps import (
 
 from xenodia_jupyter.emulator import Emulator
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BUILD = ROOT / "build" / "browser"
 WAIT_MS = 120_000  # generous: the machine is shared and slow
 
