@@ -18,7 +18,7 @@ writes one (`create_job`, then for each item `begin(job_item=...)` and
 transaction), with the request keys the client computes for those prompts
 and a real file per item (hard links to a 1024x1024 render).  A build
 takes about 0.6 ms an item (a minute at 100,000), so it is kept in
-build/bench-cache/ and reused while store.py and named_jobs.py are unchanged
+build/bench-cache/ and reused while the store and batches/named.py are unchanged
 and the keys are the same.  Baseline: the other way to get those results
 back without a request, the same call without `job=` and with the request
 cache on (`cache=True`: one index query per item), on the same folder.
@@ -55,7 +55,9 @@ from scale_child import prompts_for
 
 from xenodia_jupyter.batches.named import fingerprint
 from xenodia_jupyter.client.async_client import AsyncClient
-from xenodia_jupyter.store.journal import JOURNAL_NAME, SCHEMA_VERSION, Journal, JournalState
+from xenodia_jupyter.store.entries import JournalState
+from xenodia_jupyter.store.jobs_table import create_job
+from xenodia_jupyter.store.journal import JOURNAL_NAME, SCHEMA_VERSION, Journal
 from xenodia_jupyter.store.outputs import file_stem
 
 ENTRIES = 100_000
@@ -144,7 +146,7 @@ def _request_keys(emu: CountingEmulator, prompts: list[str]) -> tuple[list[str],
 def _sources_digest() -> str:
     """What a cached journal depends on besides its keys: how the store writes rows and jobs."""
     digest = hashlib.sha256()
-    for name in ("store.py", "named_jobs.py"):
+    for name in ("store/journal.py", "store/entries.py", "store/jobs_table.py", "batches/named.py"):
         digest.update((ROOT / "xenodia_jupyter" / name).read_bytes())
     return digest.hexdigest()
 
@@ -170,7 +172,7 @@ def finished_job(emu: CountingEmulator, count: int) -> tuple[Path, str, float]:
     sources = folder / "sources"  # every item's file is a hard link to one of these (ext4 allows 65,000 a file)
     sources.mkdir()
     journal = Journal(folder / JOURNAL_NAME)
-    journal.create_job(name, fingerprint(keys), keys)
+    create_job(journal, name, fingerprint(keys), keys)
     params: dict[str, Any] = {"model": "gpt-image-2", "aspect_ratio": None, "resolution": None}
     base = time.time() - count
     for index, (prompt, key) in enumerate(zip(prompts, keys, strict=True)):

@@ -73,7 +73,7 @@ def main(argv: list[str]) -> int:
     rss_before = _status_mb("VmRSS")
     started = time.perf_counter()
     if mode == "ours":
-        files = results.to_parquet(out, rows_per_file=int(rows_per_file))
+        files = results.to_parquet(out, rows_per_file=int(rows_per_file), overwrite=True)
     elif mode == "naive":
         files = naive(results, Path(out))
     else:

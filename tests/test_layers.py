@@ -124,3 +124,35 @@ def test_top_level_holds_at_most_about_twelve_modules() -> None:
         if sub.is_dir() and (sub / "__init__.py").exists():
             doc = ast.get_docstring(ast.parse((sub / "__init__.py").read_text()))
             assert doc and len(doc) > 80, f"{sub.name}/__init__.py needs a docstring saying what the layer holds"
+
+
+def _readme_layout() -> set[str]:
+    """The module paths the README's Layout block names (indentation = folder)."""
+    text = (PACKAGE.parent / "README.md").read_text()
+    block = text.split("## Layout", 1)[1].split("```", 2)[1]
+    listed: set[str] = set()
+    folders: list[tuple[int, str]] = []
+    for line in block.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        name = stripped.split()[0]
+        depth = (len(line) - len(line.lstrip())) // 2
+        folders = [(d, f) for d, f in folders if d < depth]
+        if name.endswith("/"):
+            folders.append((depth, name.rstrip("/")))
+        elif name.endswith(".py"):
+            listed.add("/".join([f for _, f in folders] + [name]))
+    return listed
+
+
+def test_the_readme_layout_names_every_module_and_only_those() -> None:
+    real = {
+        "xenodia_jupyter/" + str(p.relative_to(PACKAGE))
+        for p in PACKAGE.rglob("*.py")
+        if p.name != "__init__.py" or p.parent == PACKAGE
+    }
+    listed = _readme_layout()
+    assert len(listed) > 80  # the block was really read
+    assert sorted(real - listed) == [], "modules the README's Layout does not name"
+    assert sorted(listed - real) == [], "the README's Layout names modules that do not exist"

@@ -36,6 +36,7 @@ def report() -> str:
     """The lines `python -m xenodia_jupyter` prints."""
     from .store.journal import JOURNAL_NAME
     from .store.outputs import default_output_dir
+    from .wire.protocol import public_url
     from .wire.transport import DEFAULT_BASE_URL
 
     output_dir = default_output_dir().resolve()
@@ -49,7 +50,7 @@ def report() -> str:
         f"  journal:       {output_dir / JOURNAL_NAME}"
         + ("" if (output_dir / JOURNAL_NAME).exists() else " (not created yet)"),
         "  API key:       " + ("set (XENODIA_API_KEY)" if key else "not set (XENODIA_API_KEY)"),
-        f"  base URL:      {base_url}" + ("" if os.environ.get("XENODIA_BASE_URL") else " (default)"),
+        f"  base URL:      {public_url(base_url)}" + ("" if os.environ.get("XENODIA_BASE_URL") else " (default)"),
         "  dependencies:  " + ", ".join(f"{name} {_version(name) or 'missing'}" for name in DEPENDENCIES),
         "  extras:",
     ]

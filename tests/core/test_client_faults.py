@@ -11,7 +11,7 @@ import pytest
 
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.store.journal import JournalState
+from xenodia_jupyter.store.entries import JournalState
 
 SECRET = "xenodia-test-secret-key-0123456789"
 

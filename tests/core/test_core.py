@@ -16,7 +16,8 @@ from xenodia_jupyter.core import preparer as preparation
 from xenodia_jupyter.core.budget import Budget
 from xenodia_jupyter.emulator import Emulator
 from xenodia_jupyter.errors import APIError
-from xenodia_jupyter.store.journal import RECOVERABLE, Journal, JournalState, parse_state
+from xenodia_jupyter.store.entries import RECOVERABLE, JournalState, parse_state
+from xenodia_jupyter.store.journal import Journal
 from xenodia_jupyter.wire.transport import Refused, RetryPolicy
 
 # The budget ---------------------------------------------------------------------------------

@@ -3,8 +3,10 @@ Hugging Face `datasets` reads with its images (both real round trips)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
+import pyarrow.parquet as pq
 import pytest
 
 import xenodia_jupyter as xj
@@ -77,3 +79,39 @@ def test_images_are_written_a_row_group_at_a_time_and_read_back_whole(
     assert images[0] is None  # the failed item keeps its row, without an image
     assert [i["bytes"] for i in images[1:]] == [r.path.read_bytes() for r in batch[1:]]
     assert pq.ParquetFile(path).metadata.row_group(0).column(0).statistics is None  # no copies of images as min/max
+
+
+def test_an_existing_export_is_kept_unless_overwrite_is_asked(emu: Emulator, make_client: Callable[..., xj.Client], tmp_path: Path) -> None:
+    batch = make_client().generate_many(["a", "b"], progress=False)
+    target = tmp_path / "kept.parquet"
+    target.write_bytes(b"an earlier export")
+    with pytest.raises(xj.InvalidRequestError, match="overwrite=True"):
+        batch.to_parquet(target)
+    assert target.read_bytes() == b"an earlier export"
+    (written,) = batch.to_parquet(target, overwrite=True)
+    assert written == target and pq.read_table(target).num_rows == 2
+    shards = tmp_path / "shards"
+    batch.to_parquet(shards, rows_per_file=1)
+    with pytest.raises(xj.InvalidRequestError, match="part-00000.parquet exists"):
+        batch.to_parquet(shards, rows_per_file=1)
+
+
+def test_a_failed_export_leaves_the_earlier_one_whole(
+    emu: Emulator, make_client: Callable[..., xj.Client], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full disk in the middle of writing: the good export that was there stays."""
+    import pyarrow.parquet as parquet
+
+    batch = make_client().generate_many(["a", "b", "c"], progress=False)
+    target = tmp_path / "good.parquet"
+    batch.to_parquet(target)
+    good = target.read_bytes()
+
+    def full(self: object, table: object, *args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(parquet.ParquetWriter, "write_table", full)
+    with pytest.raises(OSError, match="No space"):
+        batch.to_parquet(target, overwrite=True)
+    assert target.read_bytes() == good
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []

@@ -24,7 +24,8 @@ import pytest
 
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.store.journal import Journal, JournalState
+from xenodia_jupyter.store.entries import JournalState
+from xenodia_jupyter.store.journal import Journal
 
 KEY = "hardening-secret-key-3c9d"
 

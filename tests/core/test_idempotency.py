@@ -11,7 +11,7 @@ import pytest
 
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.store.journal import JournalState
+from xenodia_jupyter.store.entries import JournalState
 
 
 def test_every_generation_post_carries_its_journal_entry_id(emu: Emulator, client: xj.Client) -> None:

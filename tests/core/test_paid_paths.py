@@ -15,7 +15,7 @@ import pytest
 
 import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
-from xenodia_jupyter.store.journal import JournalState
+from xenodia_jupyter.store.entries import JournalState
 
 
 @pytest.fixture
@@ -103,3 +103,60 @@ def test_a_call_waiting_for_an_in_flight_place_ends_by_its_deadline(emu: Emulato
     assert emu.stats.generate_posts == 1
     holder.cancel()
     client.close()
+
+
+def test_a_change_of_directory_after_the_client_was_made_changes_nothing(
+    emu: Emulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`%cd` in a notebook: the same request again is a cache hit in the same
+    folder, not a second bill with its image in a second folder."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    monkeypatch.chdir(tmp_path / "first")
+    client = xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir="out", cache=True)
+    made = client.generate("a lighthouse")
+    monkeypatch.chdir(tmp_path / "second")
+    again = client.generate("a lighthouse")
+    assert again.cached and again.paths == made.paths and made.paths[0].is_absolute()
+    assert emu.stats.billed_calls == 1
+    assert not (tmp_path / "second" / "out").exists()
+    assert client.history()[0].paths[0].exists()
+    client.close()
+
+
+def test_the_journal_keeps_paths_relative_to_its_folder(emu: Emulator, tmp_path: Path) -> None:
+    """Moving the output folder keeps every saved result findable."""
+    client = xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=tmp_path / "before")
+    client.generate("a fox")
+    client.close()
+    (tmp_path / "before").rename(tmp_path / "after")
+    moved = xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=tmp_path / "after")
+    [result] = moved.history()
+    assert result.paths[0].parent == tmp_path / "after" and result.paths[0].exists()
+    moved.close()
+
+
+@pytest.mark.parametrize("replacement", [b"not an image at all", "another picture"])
+def test_a_cached_file_that_was_replaced_is_made_again(
+    emu: Emulator, tmp_path: Path, caplog: pytest.LogCaptureFixture, replacement: bytes | str
+) -> None:
+    client = xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=tmp_path, cache=True)
+    first = client.generate("a lighthouse")
+    other = client.generate("a different picture", cache=False)
+    path = first.paths[0]
+    path.write_bytes(replacement if isinstance(replacement, bytes) else other.paths[0].read_bytes())
+    with caplog.at_level("WARNING", logger="xenodia_jupyter"):
+        again = client.generate("a lighthouse")
+    assert not again.cached and emu.stats.billed_calls == 3
+    assert "changed since it was saved" in caplog.text
+    assert client.generate("a lighthouse").cached  # the new file is the cache's from now on
+    client.close()
+
+
+def test_the_cache_keeps_one_apis_pictures_from_another(make_emulator, tmp_path: Path) -> None:
+    here, there = make_emulator(), make_emulator()
+    with xj.Client(api_key=here.api_key, base_url=here.base_url, output_dir=tmp_path, cache=True) as client:
+        client.generate("a lighthouse")
+    with xj.Client(api_key=there.api_key, base_url=there.base_url, output_dir=tmp_path, cache=True) as client:
+        result = client.generate("a lighthouse")
+    assert not result.cached and here.stats.billed_calls == 1 and there.stats.billed_calls == 1

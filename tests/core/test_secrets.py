@@ -71,3 +71,40 @@ def test_the_key_goes_only_to_the_base_origin(make_emulator, make_client) -> Non
     assert ("api", True) in by_origin
     models = [r for r in emu.requests if r.path == "/v1/models"]
     assert models and not any(r.has_authorization for r in models)
+
+
+def test_signed_urls_are_kept_without_their_signatures(make_emulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """A reference URL's signature and the API's signed result URLs go nowhere
+    that is kept or shared: the journal, the side file, the PNG's provenance,
+    the pandas and Parquet exports (people publish those as datasets)."""
+    emu = make_emulator()
+    out = tmp_path / "outputs"
+    reference = emu.cdn_url + "/refs/sample.png?X-Amz-Signature=ref-secret-77&token=tok-secret-88"
+    with xj.Client(api_key=KEY, base_url=emu.base_url, output_dir=out) as client:
+        result = client.generate("a signed fox", references=[reference])
+        assert "X-Amz-Signature=" in result.urls[0]  # the live result has the URL as the API gave it
+        signature = result.urls[0].split("X-Amz-Signature=")[1]
+        batch = xj.ResultList([result])
+        frame = batch.to_pandas()
+        batch.to_parquet(tmp_path / "shared.parquet")
+        history = client.history()
+    kept = _everything_under(out) + (tmp_path / "shared.parquet").read_bytes() + frame.to_csv().encode()
+    for secret in ("ref-secret-77", "tok-secret-88", signature):
+        assert secret.encode() not in kept, secret
+    assert "#sha256=" in frame.loc[0, "url"] and frame.loc[0, "url"].startswith(emu.cdn_url + "/files/")
+    assert xj.provenance(result.paths[0])["url"] == frame.loc[0, "url"]
+    assert "X-Amz" not in history[0].urls[0]
+
+
+def test_credentials_in_the_base_url_are_never_shown(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    base = "https://alice:pass-secret-99@api.example.com"
+    client = xj.Client(api_key=KEY, base_url=base, output_dir=tmp_path)
+    assert "pass-secret-99" not in repr(client) and "alice" not in repr(client)
+    client.close()
+    env = {**__import__("os").environ, "XENODIA_BASE_URL": base, "XENODIA_OUTPUT_DIR": str(tmp_path)}
+    shown = subprocess.run([sys.executable, "-m", "xenodia_jupyter"], capture_output=True, text=True, env=env, timeout=60)
+    assert shown.returncode == 0 and "api.example.com" in shown.stdout
+    assert "pass-secret-99" not in shown.stdout + shown.stderr and "alice" not in shown.stdout

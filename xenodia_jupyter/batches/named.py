@@ -16,7 +16,9 @@ import time
 from typing import Any
 
 from ..errors import InvalidRequestError, StorageError
-from ..store.journal import Journal, JournalEntry, JournalState
+from ..store.entries import JournalEntry, JournalState
+from ..store.jobs_table import create_job, find_job
+from ..store.journal import Journal
 
 
 def fingerprint(item_keys: list[str]) -> str:
@@ -32,10 +34,10 @@ def plan_job(journal: Journal, name: str, item_keys: list[str]) -> list[str | No
         name.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidRequestError("job", "has characters that cannot be written as UTF-8 (a lone surrogate?)") from None
-    known = journal.job(name)
+    known = find_job(journal, name)
     if known is None:
-        journal.create_job(name, fingerprint(item_keys), item_keys)  # unless another process just did
-        known = journal.job(name)
+        create_job(journal, name, fingerprint(item_keys), item_keys)  # unless another process just did
+        known = find_job(journal, name)
         if known is None:
             raise StorageError(f"job {name!r} could not be journaled; nothing was sent")
     journaled, items = known

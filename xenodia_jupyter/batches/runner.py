@@ -4,14 +4,13 @@
 check everything first, then hand their prepared requests to `run_batch`,
 which sends them through the generator with bounded concurrency, resumes a
 named job from the journal, and tells a progress observer as items end.
-`run_items` is the one per-item loop: local batches, cluster partitions and
-the magic's `-n` all go through it.
+`items.run_items` is the one per-item loop: local batches, cluster
+partitions and the magic's `-n` all go through it.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -20,8 +19,10 @@ from ..core.generator import Generator
 from ..core.preparer import PreparedGeneration, Preparer
 from ..core.results import GenerationResult, ResultList
 from ..errors import InvalidRequestError
-from ..store.journal import Journal, job_summaries
+from ..store.jobs_table import job_summaries
+from ..store.journal import Journal
 from ..wire import rules
+from .items import run_items
 from .named import JobList, plan_job, saved_items
 from .progress import BatchProgress, make_progress
 from .sweeps import Sweep, is_reference_axis, plan_sweep
@@ -31,34 +32,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 OnResult = Callable[[int, GenerationResult | Exception], Any]
-
-
-async def run_items(
-    indices: Iterable[int],
-    one: Callable[[int], Awaitable[T]],
-    concurrency: int,
-    *,
-    on_done: Callable[[int, T | Exception], Any] | None = None,
-) -> dict[int, T | Exception]:
-    """`one(index)` for every index, at most `concurrency` at once, in order of
-    start.  An `Exception` is that item's result: one odd answer, or a full
-    disk, sinks only its own item.  `concurrency` workers share one iterator,
-    not a task per item, so memory stays flat however long the batch."""
-    todo = iter(list(indices))
-    results: dict[int, T | Exception] = {}
-
-    async def worker() -> None:
-        for index in todo:  # each item is taken once, in order
-            try:
-                item: T | Exception = await one(index)
-            except Exception as exc:
-                item = exc
-            results[index] = item
-            if on_done is not None:
-                on_done(index, item)
-
-    await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))
-    return results
 
 
 class BatchRunner:

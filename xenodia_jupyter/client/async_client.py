@@ -13,37 +13,49 @@ one generation is `prepare` then `Generator.submit`.
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, TypeVar
 
 import httpx
 
-from ..batches.named import JobList
-from ..batches.progress import BatchProgress
 from ..batches.runner import BatchRunner
-from ..batches.sweeps import Sweep
 from ..core.budget import Budget
 from ..core.generator import Generator
 from ..core.ledger import LocalLedger
 from ..core.options import ClientOptions
 from ..core.preparer import PreparedGeneration, Preparer
 from ..core.recoverer import Recoverer
-from ..core.results import GenerationResult, ResultList
+from ..core.results import GenerationResult
 from ..errors import InvalidRequestError
 from ..store.journal import claim_owner
 from ..store.outputs import OutputStore
 from ..wire import rules
 from ..wire.pace import RateLimiter
 from ..wire.polling import ProgressCallback
+from ..wire.protocol import public_url
 from ..wire.rules import ModelInfo
 from ..wire.transport import RetryPolicy, Transport
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from typing_extensions import Unpack
 
     from ..core.options import ClientSettings
+
+
+def delegate(part: str, method: Callable[Concatenate[Any, P], T]) -> Callable[Concatenate[AsyncClient, P], T]:
+    """A method of `AsyncClient` that is `method` of one of its parts."""
+
+    @functools.wraps(method)
+    def call(self: AsyncClient, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return method(getattr(self, part), *args, **kwargs)
+
+    return call
 
 
 class AsyncClient:
@@ -133,7 +145,8 @@ class AsyncClient:
 
     def __repr__(self) -> str:
         key = "set" if self._transport.has_key else "not set"
-        return f"<{type(self).__name__} base_url={self.base_url!r} key={key} output_dir={str(self.store.root)!r}>"
+        shown = public_url(self.base_url)  # never a password in the base URL
+        return f"<{type(self).__name__} base_url={shown!r} key={key} output_dir={str(self.store.root)!r}>"
 
     async def __aenter__(self) -> AsyncClient:
         return self
@@ -152,10 +165,7 @@ class AsyncClient:
         key needed).  Falls back to the documented rules when unreachable."""
         return await self._preparer.model()
 
-    async def prepare(self, prompt: str, references: object = None, **options: Any) -> PreparedGeneration:
-        """Check every rule and build the request, sending nothing (`--dry-run`
-        shows this).  Raises `InvalidRequestError` naming the field and rule."""
-        return await self._preparer.prepare(prompt, references, **options)
+    prepare = delegate("_preparer", Preparer.prepare)
 
     async def generate(
         self,
@@ -200,51 +210,15 @@ class AsyncClient:
         and nothing is reserved from this session's budget."""
         return await self._recoverer.retrieve(task_id, timeout=timeout, on_progress=on_progress)
 
-    # Many generations ---------------------------------------------------------------
+    # Many generations, and what the journal gives back: the parts' own methods,
+    # with their signatures and docstrings.
 
-    async def generate_many(
-        self,
-        prompts: Iterable[str],
-        concurrency: int = 8,
-        *,
-        references: object = None,
-        job: str | None = None,
-        on_result: Callable[[int, GenerationResult | Exception], Any] | None = None,
-        on_progress: ProgressCallback | None = None,
-        progress: bool | BatchProgress | None = None,
-        timeout: float | None = None,
-        cache: bool | None = None,
-        executor: Any = None,
-        **common: Any,
-    ) -> ResultList:
-        """One call per prompt, at most `concurrency` at once, results in input
-        order; a failed item holds its `XenodiaError`.  See `BatchRunner.generate_many`."""
-        return await self._runner.generate_many(
-            prompts, concurrency, references=references, job=job, on_result=on_result, on_progress=on_progress,
-            progress=progress, timeout=timeout, cache=cache, executor=executor, **common,
-        )
-
-    async def run_batch(self, requests: list[PreparedGeneration], concurrency: int = 8, **options: Any) -> ResultList:
-        """Send prepared requests as one batch; see `BatchRunner.run_batch`."""
-        return await self._runner.run_batch(requests, concurrency, **options)
-
-    async def sweep(self, template: str, **options: Any) -> Sweep:
-        """Every combination of the axes as one batch; see `BatchRunner.sweep`."""
-        return await self._runner.sweep(template, **options)
-
-    async def jobs(self) -> JobList:
-        """This output folder's jobs, newest first, with their counts and spend."""
-        return await self._runner.jobs()
-
-    # What the journal gives back ------------------------------------------------------
-
-    async def history(self, limit: int | None = None) -> ResultList:
-        """Past generations saved in this output folder, newest first."""
-        return await self._recoverer.history(limit)
-
-    async def recover(self, *, timeout: float | None = None, concurrency: int = 8) -> ResultList:
-        """Finish every journaled generation that was paid for but not saved (no new POST)."""
-        return await self._recoverer.recover(timeout=timeout, concurrency=concurrency)
+    generate_many = delegate("_runner", BatchRunner.generate_many)
+    run_batch = delegate("_runner", BatchRunner.run_batch)
+    sweep = delegate("_runner", BatchRunner.sweep)
+    jobs = delegate("_runner", BatchRunner.jobs)
+    history = delegate("_recoverer", Recoverer.history)
+    recover = delegate("_recoverer", Recoverer.recover)
 
 
 def _checked_key(key: str | None) -> str | None:

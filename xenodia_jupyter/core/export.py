@@ -12,12 +12,16 @@ imported only here, when called.
 from __future__ import annotations
 
 import array
+import contextlib
 import json
+import os
+import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..store.journal import stored_path
+from ..store.entries import stored_path
+from ..wire.protocol import public_url
 
 
 class Exported(Protocol):
@@ -60,7 +64,7 @@ def rows(items: Iterable[Exported | BaseException], job: str | None = None) -> I
             width, height = _size(path)
             yield {
                 "prompt": item.prompt, "aspect_ratio": item.aspect_ratio, "resolution": item.resolution,
-                "path": str(path), "url": item.urls[number] if number < len(item.urls) else None,
+                "path": str(path), "url": public_url(item.urls[number]) if number < len(item.urls) else None,
                 "width": width, "height": height, "task_id": item.task_id, "request_id": item.request_id,
                 "job": job, "index": index, "cost_usd": item.cost_usd if number == 0 else 0.0,
                 "created_at": item.created_at, "cached": item.cached, "rating": item.rating,
@@ -87,18 +91,30 @@ def to_parquet(
     embed_images: bool = True,
     rows_per_file: int | None = None,
     job: str | None = None,
+    overwrite: bool = False,
 ) -> list[Path]:
     """Write the rows to one Parquet file, or to `path/part-00000.parquet`...
-    shards of `rows_per_file` rows; returns the files written."""
+    shards of `rows_per_file` rows; returns the files written.
+
+    An existing export is refused unless `overwrite=True`.  Every file is
+    written under a temporary name beside its target and renamed only once
+    all of them are whole: a full disk or an error leaves the earlier export
+    as it was, never a truncated one."""
+    from ..errors import InvalidRequestError
+
     pyarrow = _require("pyarrow")
     parquet = _require("pyarrow.parquet")
     if rows_per_file is not None and rows_per_file < 1:
-        from ..errors import InvalidRequestError
-
         raise InvalidRequestError("rows_per_file", f"must be at least 1, not {rows_per_file}")
-    schema = _schema(pyarrow)
     target = Path(path)
-    written: list[Path] = []
+    existing = sorted(target.glob("part-*.parquet")) if rows_per_file is not None and target.is_dir() else []
+    if rows_per_file is None and target.is_dir():
+        raise InvalidRequestError("path", f"{target} is a folder; give a file name, or rows_per_file= to write shards into it")
+    if not overwrite and (existing or (rows_per_file is None and target.exists())):
+        raise InvalidRequestError("path", f"{existing[0] if existing else target} exists; pass overwrite=True to replace it")
+    schema = _schema(pyarrow)
+    final: list[Path] = []
+    written: list[Path] = []  # the temporary files, in order
     writer: Any = None
     group: list[dict[str, Any]] = []
     group_bytes = in_file = 0
@@ -113,9 +129,10 @@ def to_parquet(
     def open_file() -> Any:
         out = target if rows_per_file is None else target / f"part-{len(written):05d}.parquet"
         out.parent.mkdir(parents=True, exist_ok=True)
-        written.append(out)
+        final.append(out)
+        written.append(out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.part"))
         return parquet.ParquetWriter(
-            out, schema, use_dictionary=list(COLUMNS), compression=COMPRESSION, write_statistics=list(COLUMNS)
+            written[-1], schema, use_dictionary=list(COLUMNS), compression=COMPRESSION, write_statistics=list(COLUMNS)
         )
 
     try:
@@ -136,10 +153,20 @@ def to_parquet(
             writer = open_file()  # no rows: still one (empty) file with the schema
         if writer is not None:
             write_group()
-    finally:
-        if writer is not None:
             writer.close()
-    return written
+            writer = None
+    except BaseException:
+        if writer is not None:
+            with contextlib.suppress(Exception):
+                writer.close()
+        for temporary in written:
+            temporary.unlink(missing_ok=True)
+        raise
+    for temporary, out in zip(written, final, strict=True):
+        os.replace(temporary, out)
+    for stale in set(existing) - set(final):  # an overwritten set of shards that was longer
+        stale.unlink(missing_ok=True)
+    return final
 
 
 def _table(pyarrow: Any, group: list[dict[str, Any]], schema: Any) -> Any:
@@ -214,4 +241,6 @@ def thumbnail_column(frame: Any, *, column: str = "path", size: int = 64) -> Any
         data = base64.b64encode(jpeg_thumbnail(path, size)).decode()
         return f'<img src="data:image/jpeg;base64,{data}" title="{html.escape(path, quote=True)}"/>'
 
-    return frame.style.format({column: image})
+    # Every other cell is text (a prompt, a server's error message): escaped, never markup.
+    others = [c for c in frame.columns if c != column]
+    return frame.style.format(escape="html", subset=others).format(image, subset=[column]).format_index(escape="html")

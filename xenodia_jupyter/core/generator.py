@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 from ..errors import (
@@ -28,26 +27,30 @@ from ..errors import (
     ConflictError,
     GenerationFailedError,
     InvalidRequestError,
-    NotFoundError,
     StorageError,
     TaskTimeoutError,
     describe_exception,
 )
 from ..images.references import PreparedReference
-from ..store.journal import CLAIM_LEASE_S, ItemTaken, JournalState
+from ..store.entries import JournalState
+from ..store.journal import CLAIM_LEASE_S, ItemTaken
 from ..store.outputs import OutputStore
 from ..wire import protocol
 from ..wire.polling import ProgressCallback, wait_for_task
-from ..wire.protocol import Task
+from ..wire.protocol import Task, public_url
 from ..wire.transport import Transport
 from .budget import Budget, Reservation
+from .cache import cached_result
 from .ledger import Ledger, is_saved
 from .options import ClientOptions
 from .preparer import PreparedGeneration
 from .results import GenerationResult
+from .saving import save_images
+
+log = logging.getLogger("xenodia_jupyter")
 
 FOLLOW_POLL_S = 0.25  # how often a job item made by another process is looked at
-PAID_HINT = "The image is paid for and journaled: xj.recover() downloads it later"
+
 
 UploadReady = Callable[[list[PreparedReference]], Awaitable[list[PreparedReference]]]
 
@@ -87,12 +90,9 @@ class Generator:
             )
 
     def cached(self, request_key: str) -> GenerationResult | None:
-        """An earlier identical request's saved result, at no cost (None: make it)."""
-        entry = self.ledger.find_saved(request_key)
-        if not is_saved(entry):
-            return None
-        assert entry is not None
-        return replace(GenerationResult.from_entry(entry), cached=True, cost_usd=0.0)
+        """An earlier identical request's saved result from this API, at no cost
+        (None: make it); see `cache.py`."""
+        return cached_result(self.ledger.find_saved(request_key, self.options.base_url))
 
     # New and resumed items ---------------------------------------------------------
 
@@ -349,8 +349,14 @@ class Generator:
         if held is not None and cost is not None:
             self.budget.settle(held, cost)
         ledger.update(entry, state=JournalState.SUCCEEDED, server_state=task.state, urls=task.urls, cost_usd=cost)
-        paths = await self._save(task, prompt=prompt, params=params, cost=cost, entry=entry, deadline=deadline)
-        ledger.update(entry, state=JournalState.SAVED, paths=paths)
+        saved = await save_images(
+            task, self.ledger.entry(entry), transport=self.transport, store=self.store, prompt=prompt, params=params,
+            cost=cost, entry=entry, deadline=deadline, max_bytes=self.options.max_download_bytes,
+        )
+        paths = [f.path for f in saved]
+        # Saved: the signed result URLs are of no more use, and the journal is shared less carefully than a key.
+        ledger.update(entry, state=JournalState.SAVED, paths=paths, digests=[f.sha256 for f in saved],
+                      urls=[public_url(u) for u in task.urls])
         return GenerationResult(
             prompt=prompt,
             urls=task.urls,
@@ -363,46 +369,6 @@ class Generator:
             created_at=time.time(),
             journal_id=entry,
         )
-
-    async def _save(
-        self, task: Task, *, prompt: str, params: dict[str, Any], cost: float | None, entry: str, deadline: float
-    ) -> list[Path]:
-        async def one(index: int, url: str) -> Path:
-            try:
-                data = await self.transport.download(url, limit=self.options.max_download_bytes, deadline=deadline)
-            except NotFoundError:
-                raise NotFoundError(
-                    f"the result URL has expired or is gone: {url}. {PAID_HINT} (it asks the server for fresh URLs)",
-                    status_code=404,
-                    task_id=task.task_id,
-                ) from None
-            except APIError as exc:
-                raise type(exc)(
-                    f"{exc.message} (downloading {url}). {PAID_HINT}",
-                    status_code=exc.status_code,
-                    code=exc.code,
-                    request_id=exc.request_id,
-                    task_id=task.task_id,
-                ) from None
-            facts = {
-                **params,
-                "references": reference_digests,
-                "task_id": task.task_id,
-                "request_id": task.request_id,
-                "cost_usd": cost,
-                "journal_id": entry,
-                "created_at": created_at,
-            }
-            return await asyncio.to_thread(self.store.save_result, data, url=url, prompt=prompt, index=index, facts=facts)
-
-        if not task.urls:
-            raise APIConnectionError("the task succeeded but returned no image URL", task_id=task.task_id)
-        row = self.ledger.entry(entry)
-        reference_digests = [r.get("digest") for r in row.refs] if row is not None else []
-        # The file name comes from the entry, not the clock: a save done again after a
-        # crash (recover, a resumed job) replaces the orphan file instead of adding one.
-        created_at = row.created_at if row is not None else time.time()
-        return list(await asyncio.gather(*(one(i, u) for i, u in enumerate(task.urls))))
 
 
 async def _settled(write: asyncio.Future[None] | None) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any, Protocol
 
-from ..store.journal import Journal, JournalEntry, JournalState
+from ..store.entries import JournalEntry, JournalState
+from ..store.journal import Journal
 
 
 class Ledger(Protocol):
@@ -36,7 +37,7 @@ class Ledger(Protocol):
 
     def entry(self, entry_id: str) -> JournalEntry | None: ...
 
-    def find_saved(self, request_key: str) -> JournalEntry | None: ...
+    def find_saved(self, request_key: str, base_url: str) -> JournalEntry | None: ...
 
 
 class LocalLedger:
@@ -69,8 +70,8 @@ class LocalLedger:
     def entry(self, entry_id: str) -> JournalEntry | None:
         return self.journal.entry(entry_id)
 
-    def find_saved(self, request_key: str) -> JournalEntry | None:
-        return self.journal.find_saved(request_key)
+    def find_saved(self, request_key: str, base_url: str) -> JournalEntry | None:
+        return self.journal.find_saved(request_key, base_url)
 
 
 def is_saved(entry: JournalEntry | None) -> bool:

@@ -14,7 +14,8 @@ import contextlib
 import time
 
 from ..errors import APIConnectionError, InvalidRequestError, describe_exception
-from ..store.journal import RECOVERABLE, Journal, JournalEntry, JournalState
+from ..store.entries import RECOVERABLE, JournalEntry, JournalState
+from ..store.journal import Journal
 from ..store.outputs import OutputStore
 from ..wire import protocol
 from ..wire.polling import ProgressCallback

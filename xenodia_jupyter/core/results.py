@@ -16,7 +16,7 @@ from ..images.thumbnails import THUMBNAIL_SIZE, make_thumbnail
 if TYPE_CHECKING:
     from PIL import Image
 
-    from ..store.journal import JournalEntry
+    from ..store.entries import JournalEntry
 
 
 @dataclass(eq=False)
@@ -205,13 +205,23 @@ class ResultList(list[Item], Generic[Item]):
         return to_pandas(self, job=self.job)  # type: ignore[arg-type]
 
     def to_parquet(
-        self, path: str | os.PathLike[str], *, embed_images: bool = True, rows_per_file: int | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        embed_images: bool = True,
+        rows_per_file: int | None = None,
+        overwrite: bool = False,
     ) -> list[Path]:
         """A Parquet dataset whose `image` column Hugging Face `datasets` reads as
-        images; `rows_per_file` writes numbered shards into the folder `path`."""
+        images; `rows_per_file` writes numbered shards into the folder `path`.
+        An existing export is refused unless `overwrite=True`; a failed write
+        leaves it as it was."""
         from .export import to_parquet
 
-        return to_parquet(self, Path(path), embed_images=embed_images, rows_per_file=rows_per_file, job=self.job)  # type: ignore[arg-type]
+        return to_parquet(
+            self, Path(path), embed_images=embed_images, rows_per_file=rows_per_file, job=self.job,  # type: ignore[arg-type]
+            overwrite=overwrite,
+        )
 
     def _repr_html_(self) -> str:
         return render_html([r for r in self if isinstance(r, (GenerationResult, BaseException))])

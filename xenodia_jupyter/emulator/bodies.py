@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from http import HTTPStatus
 from typing import Any
@@ -88,7 +89,9 @@ def model_item() -> dict[str, Any]:
 
 
 def result_url(state: EmulatorState, task: EmulatedTask) -> str:
-    return f"{state.cdn_url}/files/{task.id}/0.png"
+    """Signed, as a real CDN's are: what must never be kept or shared is in the query."""
+    signature = hashlib.sha256(f"{state.api_key}:{task.id}".encode()).hexdigest()[:32]
+    return f"{state.cdn_url}/files/{task.id}/0.png?X-Amz-Expires=3600&X-Amz-Signature={signature}"
 
 
 def poll_url(state: EmulatorState, task: EmulatedTask) -> str:

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any, Literal, TypeGuard
 from urllib.parse import unquote, urlsplit
 
 from ..errors import InvalidRequestError
+from ..wire.protocol import public_url
 from ..wire.rules import (
     MAX_REFERENCE_BYTES,
     MAX_REFERENCES,
@@ -66,7 +67,6 @@ _KINDS_HINT = (
 _FIELD = "references"
 _EXTENSIONS = {"image/png": (".png",), "image/jpeg": (".jpg", ".jpeg", ".jpe", ".jfif"), "image/webp": (".webp",)}
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*:")
-_USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/?#]*@")
 _UNSAFE_NAME_CHARS = re.compile(r'[\x00-\x1f\x7f"\\/:*?<>|]')
 
 
@@ -210,9 +210,10 @@ def _from_url(url: str, index: int) -> PreparedReference:
 
 
 def _display_url(url: str) -> str:
-    """The URL as shown in messages: credentials masked, at most 80 characters."""
-    masked = _USERINFO.sub(r"\1***@", url.strip())
-    return masked if len(masked) <= 80 else masked[:79] + "…"
+    """The URL as shown in messages and kept in the journal: no query string or
+    credentials (see `public_url`), at most 80 characters."""
+    shown = public_url(url.strip())
+    return shown if len(shown) <= 80 else shown[:79] + "…"
 
 
 def _from_path(path: Path, shown: str, index: int) -> PreparedReference:

@@ -14,7 +14,7 @@ import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..store.journal import JournalEntry
+    from ..store.entries import JournalEntry
 
 _MARKS = {
     "saved": ("saved", "#2a6"),

@@ -1,4 +1,4 @@
-"""Where results are kept: the output folder and its journal.
+"""The journal of an output folder (SQLite, WAL).
 
 Every generation is written to the journal (SQLite, WAL) before its request is
 sent, and again as soon as the task id, each state, the result URLs and the
@@ -19,12 +19,12 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
 from ..errors import StorageError
+from .entries import JournalEntry, JournalState, entry_from_row
 
 JOURNAL_NAME = "journal.sqlite3"
 
@@ -73,62 +73,7 @@ CREATE TABLE IF NOT EXISTS job_items (
 """
 
 
-class JournalState(str, Enum):
-    """Where an entry is in its life, as this client sees it.  What the server
-    last said of the task (`waiting`, `generating`, ...) is `server_state`."""
-
-    SENDING = "sending"  # written before the POST: it may be on its way
-    ACCEPTED = "accepted"  # the server holds a task with this id; waiting for it
-    RETRIEVING = "retrieving"  # a task id handed to retrieve(), not sent from here
-    SUCCEEDED = "success"  # the task succeeded; its images are not saved yet
-    SAVED = "saved"  # the files are on disk
-    FAILED = "fail"  # the task ended in `fail`
-    REFUSED = "refused"  # the server answered the POST with an error: nothing billed
-    UNKNOWN = "unknown"  # the POST's fate is unknown (connection lost after sending)
-
-
-# Paid for, or maybe paid for, and not saved: what recover() finishes.  A state
-# not in this list (a typo, a newer version's) is never guessed to be recoverable.
-RECOVERABLE = frozenset({JournalState.ACCEPTED, JournalState.RETRIEVING, JournalState.SUCCEEDED, JournalState.UNKNOWN})
-
-# Journals written before server_state existed kept the server's words in `state`.
-_LEGACY_STATES = {"waiting": JournalState.ACCEPTED, "queuing": JournalState.ACCEPTED, "generating": JournalState.ACCEPTED}
-
-
-def parse_state(value: str) -> JournalState | str:
-    """A stored state as a `JournalState`, or the raw text when it is none of them."""
-    try:
-        return JournalState(value)
-    except ValueError:
-        return _LEGACY_STATES.get(value, value)
-
-
-@dataclass
-class JournalEntry:
-    id: str
-    created_at: float
-    updated_at: float
-    base_url: str
-    prompt: str
-    params: dict[str, Any]
-    refs: list[dict[str, Any]]
-    state: JournalState | str
-    task_id: str | None
-    request_id: str | None
-    urls: list[str]
-    paths: list[Path]
-    cost_usd: float | None
-    error: str | None
-    server_state: str | None = None
-    rating: int = 0  # 1 starred, -1 rejected, 0 none
-
-    @property
-    def recoverable(self) -> bool:
-        """Paid for (or maybe paid for) but not saved, and findable again."""
-        return self.state in RECOVERABLE and bool(self.task_id or self.urls)
-
-
-SCHEMA_VERSION = 6  # 1: first; 2: server_state; 3: rating; 4: claims; 5: request_key; 6: jobs
+SCHEMA_VERSION = 7  # 1: first; 2: server_state; 3: rating; 4: claims; 5: request_key; 6: jobs; 7: digests
 _COLUMNS = {
     "request_id": "TEXT",
     "urls": "TEXT",
@@ -140,6 +85,7 @@ _COLUMNS = {
     "claimed_by": "TEXT",
     "claimed_until": "REAL",
     "request_key": "TEXT",
+    "digests": "TEXT",  # sha256 of each saved file: a cache hit must be the file that was saved
 }
 CLAIM_LEASE_S = 60.0  # a claim not renewed this long belongs to a process that is gone
 RATINGS = {1: "starred", 0: "none", -1: "rejected"}
@@ -166,7 +112,7 @@ class Journal:
     task; the next time the journal opens, the fallback is folded back in."""
 
     def __init__(self, path: Path, *, busy_timeout_s: float = 30.0) -> None:
-        self.path = path
+        self.path = Path(path).absolute()
         self.fallback_path = path.with_name(path.stem + ".fallback.jsonl")
         self.busy_timeout_s = busy_timeout_s
         self._lock = threading.Lock()
@@ -215,7 +161,7 @@ class Journal:
         conn.execute("SELECT count(*) FROM generations").fetchone()  # reads the table: a damaged file fails here
 
     @contextmanager
-    def _tx(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
+    def transaction(self, *, durable: bool = False) -> Iterator[sqlite3.Connection]:
         """One transaction.  `durable`: synchronous=FULL, one fsync at commit, for
         the rows a power cut must not take (the pre-POST row, the task id)."""
         with self._lock:
@@ -263,7 +209,7 @@ class Journal:
         now = time.time()
         until = now + CLAIM_LEASE_S if owner else None
         try:
-            with self._tx(durable=True) as conn:
+            with self.transaction(durable=True) as conn:
                 if job_item is not None:
                     linked = conn.execute(
                         "UPDATE job_items SET entry_id = ? WHERE job = ? AND idx = ? AND (entry_id IS NULL OR entry_id = ?)",
@@ -286,10 +232,12 @@ class Journal:
     def update(self, entry_id: str, **values: Any) -> None:
         """Set columns of one entry; lists are stored as JSON.  A write that names
         a task id is durable, and survives a failing journal in the fallback file."""
-        allowed = {"state", "server_state", "task_id", "request_id", "urls", "paths", "cost_usd", "error"}
+        allowed = {"state", "server_state", "task_id", "request_id", "urls", "paths", "cost_usd", "error", "digests"}
         unknown = set(values) - allowed
         if unknown:
             raise ValueError(f"not journal columns: {sorted(unknown)}")
+        if "paths" in values:  # kept relative to the output folder: the folder can move, or be reached by another path
+            values = {**values, "paths": [self._relative(p) for p in values["paths"]]}
         cols = {
             k: json.dumps([str(p) for p in v]) if isinstance(v, list) else v.value if isinstance(v, Enum) else v
             for k, v in values.items()
@@ -299,7 +247,7 @@ class Journal:
         paid = "task_id" in values or "urls" in values
         for attempt in range(WRITE_ATTEMPTS):
             try:
-                with self._tx(durable="task_id" in values) as conn:
+                with self.transaction(durable="task_id" in values) as conn:
                     conn.execute(f"UPDATE generations SET {assignments} WHERE id = ?", (*cols.values(), entry_id))
                 return
             except (sqlite3.Error, StorageError) as exc:
@@ -316,6 +264,19 @@ class Journal:
             path=str(self.path),
             task_id=task_id,
         ) from None
+
+    @property
+    def folder(self) -> Path:
+        return self.path.parent
+
+    def _relative(self, path: Any) -> str:
+        text = str(path)
+        if "://" in text:
+            return text
+        try:
+            return str(Path(text).relative_to(self.folder))
+        except ValueError:
+            return text
 
     def _write_fallback(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record) + "\n").encode()
@@ -364,7 +325,7 @@ class Journal:
         sql += " ORDER BY created_at DESC"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
-        return [_entry(row) for row in self._select(sql, args)]
+        return [entry_from_row(row, self.folder) for row in self.select(sql, args)]
 
     def claim(
         self, entry_id: str, owner: str, lease_s: float = CLAIM_LEASE_S, *, states: Iterable[str] | None = None
@@ -378,7 +339,7 @@ class Journal:
         now = time.time()
         wanted = [s.value if isinstance(s, Enum) else s for s in states] if states is not None else None
         in_state = f" AND state IN ({', '.join('?' * len(wanted))})" if wanted is not None else ""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             cursor = conn.execute(
                 "UPDATE generations SET claimed_by = ?, claimed_until = ? WHERE id = ?"
                 " AND (claimed_by IS NULL OR claimed_by = ? OR claimed_until IS NULL OR claimed_until < ?)" + in_state,
@@ -397,87 +358,49 @@ class Journal:
 
     def release(self, entry_id: str, owner: str) -> None:
         """Give a claim up (the work on the entry has ended, one way or another)."""
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute(
                 "UPDATE generations SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?",
                 (entry_id, owner),
             )
-
-    # Jobs ---------------------------------------------------------------------------
-
-    def job(self, name: str) -> tuple[str, list[tuple[str, str | None]]] | None:
-        """A job's fingerprint and its items (item key, entry id or None), in order."""
-        rows = self._select("SELECT fingerprint FROM jobs WHERE name = ?", [name])
-        if not rows:
-            return None
-        items = self._select("SELECT item_key, entry_id FROM job_items WHERE job = ? ORDER BY idx", [name])
-        return rows[0][0], [(row[0], row[1]) for row in items]
-
-    def job_entries(self, name: str, indices: list[int]) -> dict[int, str | None]:
-        """The journal entry of some items of a job (None: never sent)."""
-        found: dict[int, str | None] = {}
-        for start in range(0, len(indices), 500):  # SQLite caps the number of parameters
-            chunk = indices[start : start + 500]
-            rows = self._select(
-                f"SELECT idx, entry_id FROM job_items WHERE job = ? AND idx IN ({', '.join('?' * len(chunk))})",
-                [name, *chunk],
-            )
-            found.update((row[0], row[1]) for row in rows)
-        return found
-
-    def create_job(self, name: str, fingerprint: str, item_keys: list[str]) -> str:
-        """Journal a job as a whole before its first POST, unless a job of that
-        name exists (another process may have made it a moment ago); returns the
-        fingerprint the journal holds for the name, in one transaction."""
-        try:
-            with self._tx(durable=True) as conn:
-                made = conn.execute(
-                    "INSERT INTO jobs (name, created_at, fingerprint, size) VALUES (?, ?, ?, ?) ON CONFLICT(name) DO NOTHING",
-                    (name, time.time(), fingerprint, len(item_keys)),
-                )
-                if made.rowcount == 1:
-                    conn.executemany(
-                        "INSERT INTO job_items (job, idx, item_key) VALUES (?, ?, ?)",
-                        [(name, i, key) for i, key in enumerate(item_keys)],
-                    )
-                    return fingerprint
-                return str(conn.execute("SELECT fingerprint FROM jobs WHERE name = ?", (name,)).fetchone()[0])
-        except sqlite3.Error as exc:
-            raise StorageError(f"the journal {self.path} could not be written ({exc}): nothing was sent", path=str(self.path)) from None
 
     def entries_by_id(self, ids: list[str]) -> dict[str, JournalEntry]:
         """Many entries at once (a resumed job's): a query per 500, not one per entry."""
         found: dict[str, JournalEntry] = {}
         for start in range(0, len(ids), 500):  # SQLite caps the number of parameters
             chunk = ids[start : start + 500]
-            rows = self._select(f"SELECT * FROM generations WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
-            found.update((row["id"], _entry(row)) for row in rows)
+            rows = self.select(f"SELECT * FROM generations WHERE id IN ({', '.join('?' * len(chunk))})", chunk)
+            found.update((row["id"], entry_from_row(row, self.folder)) for row in rows)
         return found
 
     def entry(self, entry_id: str) -> JournalEntry | None:
-        rows = self._select("SELECT * FROM generations WHERE id = ?", [entry_id])
-        return _entry(rows[0]) if rows else None
+        rows = self.select("SELECT * FROM generations WHERE id = ?", [entry_id])
+        return entry_from_row(rows[0], self.folder) if rows else None
 
     def rate(self, entry_id: str, rating: int) -> None:
         """Star (1), reject (-1) or clear (0) a result; kept across kernel restarts."""
         if rating not in RATINGS:
             raise ValueError(f"rating must be 1 (star), -1 (reject) or 0 (none), not {rating!r}")
-        with self._tx() as conn:
+        with self.transaction() as conn:
             conn.execute("UPDATE generations SET rating = ?, updated_at = ? WHERE id = ?", (rating, time.time(), entry_id))
 
-    def find_saved(self, request_key: str) -> JournalEntry | None:
-        """The newest saved result of a request (the cache's lookup: one index query)."""
-        rows = self._select(
-            "SELECT * FROM generations WHERE request_key = ? AND state = 'saved' ORDER BY created_at DESC LIMIT 1",
-            [request_key],
+    def find_saved(self, request_key: str, base_url: str | None = None) -> JournalEntry | None:
+        """The newest saved result of a request (the cache's lookup: one index
+        query), from `base_url` only when given: the emulator's picture is not
+        the real API's."""
+        origin = " AND base_url = ?" if base_url is not None else ""
+        rows = self.select(
+            "SELECT * FROM generations WHERE request_key = ? AND state = 'saved'" + origin
+            + " ORDER BY created_at DESC LIMIT 1",
+            [request_key, *([base_url] if base_url is not None else [])],
         )
-        return _entry(rows[0]) if rows else None
+        return entry_from_row(rows[0], self.folder) if rows else None
 
     def find_task(self, task_id: str) -> JournalEntry | None:
-        rows = self._select("SELECT * FROM generations WHERE task_id = ? ORDER BY created_at DESC LIMIT 1", [task_id])
-        return _entry(rows[0]) if rows else None
+        rows = self.select("SELECT * FROM generations WHERE task_id = ? ORDER BY created_at DESC LIMIT 1", [task_id])
+        return entry_from_row(rows[0], self.folder) if rows else None
 
-    def _select(self, sql: str, args: list[Any]) -> list[sqlite3.Row]:
+    def select(self, sql: str, args: list[Any]) -> list[sqlite3.Row]:
         with self._lock:
             conn = self._connection()
             conn.row_factory = sqlite3.Row
@@ -491,22 +414,6 @@ class Journal:
                 ) from None
             finally:
                 conn.row_factory = None
-
-
-def job_summaries(journal: Journal) -> list[dict[str, Any]]:
-    """Every job with its counts and spend, newest first."""
-    rows = journal._select(
-        "SELECT j.name, j.created_at, j.size,"
-        " SUM(g.state = 'saved'), SUM(g.state IN ('fail', 'refused')),"
-        " SUM(g.id IS NOT NULL AND g.state NOT IN ('saved', 'fail', 'refused')),"
-        " SUM(i.entry_id IS NULL), COALESCE(SUM(g.cost_usd), 0)"
-        " FROM jobs j JOIN job_items i ON i.job = j.name LEFT JOIN generations g ON g.id = i.entry_id"
-        " GROUP BY j.name ORDER BY j.created_at DESC",
-        [],
-    )
-    keys = ("name", "created_at", "size", "saved", "failed", "running", "never_sent", "spent_usd")
-    return [dict(zip(keys, (row[0], row[1], row[2], *(int(v or 0) for v in row[3:7]), float(row[7])), strict=True)) for row in rows]
-
 
 
 def claim_owner() -> str:
@@ -527,40 +434,5 @@ def _owner_is_gone(owner: str | None) -> bool:
     except OSError:  # it exists but is not ours to signal
         return False
     return False
-
-
-def _entry(row: sqlite3.Row) -> JournalEntry:
-    def load(value: str | None) -> Any:
-        return json.loads(value) if value else []
-
-    return JournalEntry(
-        id=row["id"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        base_url=row["base_url"],
-        prompt=row["prompt"],
-        params=json.loads(row["params"]),
-        refs=json.loads(row["refs"]),
-        state=parse_state(row["state"]),
-        task_id=row["task_id"],
-        request_id=row["request_id"],
-        urls=load(row["urls"]),
-        paths=[stored_path(p) for p in load(row["paths"])],
-        cost_usd=row["cost_usd"],
-        error=row["error"],
-        server_state=row["server_state"],
-        rating=row["rating"] or 0,
-    )
-
-
-def stored_path(text: str) -> Path:
-    """A saved file's path as the journal keeps it: a local `Path`, or for remote
-    storage a `upath.UPath` (the same methods that we use: exists, name, open,
-    read_bytes)."""
-    if "://" not in text:
-        return Path(text)
-    from . import remote as stored_files
-
-    return stored_files.remote_path(text)
 
 

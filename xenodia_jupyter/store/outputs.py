@@ -9,6 +9,7 @@ folder, images go to remote storage and the journal stays local.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io
 import json
 import os
@@ -16,7 +17,7 @@ import re
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from ..errors import APIResponseError, StorageError
@@ -24,6 +25,11 @@ from ..wire import rules
 from .journal import JOURNAL_NAME, Journal
 
 DEFAULT_OUTPUT_DIR = "xenodia_outputs"
+
+
+class SavedFile(NamedTuple):
+    path: Path
+    sha256: str  # of the bytes written: a cache hit is checked against it
 
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
 
@@ -38,15 +44,16 @@ def output_location(root: str | os.PathLike[str] | None) -> tuple[Path, str | No
     there and the journal stays in the local folder, on this machine's disk:
     SQLite needs a real file system, and a journal is only worth keeping where
     the process that sends the POSTs can write it before each one."""
+    # Absolute once, here: a `%cd` later must not move the images away from their journal.
     if root is None:
-        return default_output_dir(), None
+        return default_output_dir().absolute(), None
     text = os.fspath(root)
     protocol, sep, rest = text.partition("://")
     if not sep:
-        return Path(text), None
+        return Path(text).expanduser().absolute(), None
     if protocol in ("file", "local"):
-        return Path(urlsplit(text).path if protocol == "file" else rest), None
-    return default_output_dir(), text.rstrip("/")
+        return Path(urlsplit(text).path if protocol == "file" else rest).absolute(), None
+    return default_output_dir().absolute(), text.rstrip("/")
 
 
 class OutputStore:
@@ -76,7 +83,7 @@ class OutputStore:
         if self._journal is not None:
             self._journal.close()
 
-    def save_result(self, data: bytes, *, url: str, prompt: str, index: int, facts: dict[str, Any]) -> Path:
+    def save_result(self, data: bytes, *, url: str, prompt: str, index: int, facts: dict[str, Any]) -> SavedFile:
         """Check a downloaded result (a whole image of an accepted type) and save
         it under a readable name.  The JSON side file holds the prompt, `facts`
         (parameters, task and request id, cost, journal id), the URL and when."""
@@ -89,7 +96,7 @@ class OutputStore:
             data = with_provenance(data, {**meta, "package": f"xenodia-jupyter {__version__}"})
         try:
             stem = file_stem(prompt, facts.get("task_id"), index, facts.get("created_at"))
-            return self.save_image(data, mime, stem=stem, meta=meta)
+            return SavedFile(self.save_image(data, mime, stem=stem, meta=meta), hashlib.sha256(data).hexdigest())
         except OSError as exc:  # disk full, a file where the folder should be: the task stays recoverable
             raise StorageError(
                 f"the image could not be saved in {self.root} ({exc.strerror or exc})", path=str(self.root), task_id=facts.get("task_id")

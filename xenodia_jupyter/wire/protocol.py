@@ -202,6 +202,27 @@ def resolve_poll_url(base_url: str, task_id: str, poll_url: str | None) -> str:
     return resolved if same_origin(resolved, base_url) else default
 
 
+def public_url(url: str) -> str:
+    """A URL as it may be kept or shared: scheme, host and path, never the query
+    string, fragment or userinfo (signatures, tokens, passwords live there);
+    when anything was taken out, a digest of the whole URL tells two apart.
+
+        public_url("https://cdn/x.png?X-Amz-Signature=abc")  -> "https://cdn/x.png#sha256=5d1e..."
+    """
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a URL we can take apart: keep none of it
+        return "#sha256=" + hashlib.sha256(url.encode("utf-8", "replace")).hexdigest()[:16]
+    if ":" in host:
+        host = f"[{host}]"
+    kept = f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else parts.path
+    if kept == url:
+        return url
+    return kept + "#sha256=" + hashlib.sha256(url.encode("utf-8", "replace")).hexdigest()[:16]
+
+
 def same_origin(a: str, b: str) -> bool:
     pa, pb = urlsplit(a), urlsplit(b)
     default_port = {"http": 80, "https": 443}

@@ -250,7 +250,9 @@ class Transport:
             if isinstance(failure, NotSent):
                 return APIConnectionError(f"{failure}; nothing was sent", sent=False)
             if isinstance(failure, (httpx.ConnectError, httpx.ConnectTimeout)):
-                return APIConnectionError(f"could not reach {self.base_url} ({_name(failure)}); nothing was sent", sent=False)
+                return APIConnectionError(
+                    f"could not reach {protocol.public_url(self.base_url)} ({_name(failure)}); nothing was sent", sent=False
+                )
             if isinstance(failure, httpx.TransportError):
                 return APIConnectionError(
                     f"the connection failed after the generation request was sent ({_name(failure)}); "

@@ -40,7 +40,8 @@ from ..._extras import require
 from ...core.budget import Reservation
 from ...core.results import GenerationResult, ResultList
 from ...errors import GenerationFailedError, InvalidRequestError, StorageError
-from ...store.journal import JournalEntry, JournalState
+from ...store.entries import JournalEntry, JournalState
+from ...store.jobs_table import job_entries
 from ..named import plan_job, saved_items
 from .link import DriverQueues
 from .worker import PartitionSpec, Secret, run_partition
@@ -305,7 +306,7 @@ class Desk:
         queues.answer(message, self._known(message["args"]["indices"]))
 
     def _known(self, indices: list[int]) -> dict[int, JournalEntry | None]:
-        linked = self.journal.job_entries(self.job, indices)
+        linked = job_entries(self.journal, self.job, indices)
         return {i: self.journal.entry(linked[i]) if linked.get(i) else None for i in indices}  # type: ignore[arg-type]
 
     def _grant(self, message: dict[str, Any], queues: DriverQueues) -> None:

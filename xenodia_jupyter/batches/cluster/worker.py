@@ -24,11 +24,12 @@ from ...core.generator import Generator
 from ...core.options import ClientOptions
 from ...core.preparer import Preparer
 from ...errors import InvalidRequestError, RateLimitError
-from ...store.journal import JournalEntry, JournalState, claim_owner
+from ...store.entries import JournalEntry, JournalState
+from ...store.journal import claim_owner
 from ...store.outputs import OutputStore
 from ...wire.pace import RateLimiter
 from ...wire.transport import RetryPolicy, Transport
-from ..runner import run_items
+from ..items import run_items
 from .link import DriverLink, LinkError
 
 if TYPE_CHECKING:
@@ -178,7 +179,7 @@ class WorkerLedger:
     def entry(self, entry_id: str) -> JournalEntry | None:
         return self._entries.get(entry_id)
 
-    def find_saved(self, request_key: str) -> None:
+    def find_saved(self, request_key: str, base_url: str) -> None:
         return None  # the driver answered the cache before sending the item here
 
 

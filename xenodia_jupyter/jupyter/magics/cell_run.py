@@ -162,7 +162,7 @@ class CellRun:
         """All N calls to their end, at most `N_CONCURRENCY` at once.  A failure
         does not cut the others short: they finish and are saved, and the cell
         fails with the first error, saying how many images were saved."""
-        from ...batches.runner import run_items
+        from ...batches.items import run_items
 
         deadline = time.monotonic() + self.timeout
 
