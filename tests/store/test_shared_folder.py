@@ -5,15 +5,19 @@ database error), tried with real processes started together and 0.4 s apart."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
+from xenodia_jupyter.store.outputs import file_stem
 
 RUN_JOB = textwrap.dedent(
     """
@@ -91,3 +95,52 @@ def test_recover_in_another_process_never_downloads_an_image_twice(make_emulator
     assert int(out.strip().splitlines()[-1]) > 3  # recover() really ran while the makers worked
     assert emu.stats.billed_calls == 60
     assert emu.stats.downloads == 60  # not one image fetched twice
+
+
+GENERATE_ONE = textwrap.dedent(
+    """
+    import sys
+    import xenodia_jupyter as xj
+    base_url, key, folder = sys.argv[1], sys.argv[2], sys.argv[3]
+    xj.Client(api_key=key, base_url=base_url, output_dir=folder).generate("killed mid-flight", timeout=120)
+    """
+)
+
+
+def _killed_while(emu: Emulator, folder: str, reached: Callable[[], bool]) -> None:
+    process = subprocess.Popen([sys.executable, "-c", GENERATE_ONE, emu.base_url, emu.api_key, folder])
+    deadline = time.monotonic() + 60
+    while not reached() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert reached()
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def test_recover_reports_at_once_a_send_whose_process_was_killed(make_emulator, tmp_path: Path) -> None:
+    """Killed right after its POST left, before the answer: recover() in a new
+    process says so now, not after the 5 minutes a live send may take."""
+    emu: Emulator = make_emulator()
+    emu.inject("generate", "delay", delay=30)
+    folder = str(tmp_path / "out")
+    _killed_while(emu, folder, lambda: emu.stats.generate_posts == 1)
+    started = time.monotonic()
+    with xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=folder) as client:
+        [report] = client.recover(timeout=5)
+    assert time.monotonic() - started < 10
+    assert isinstance(report, xj.APIConnectionError) and "outcome unknown" in str(report)
+
+
+def test_recover_sweeps_the_part_file_of_a_save_killed_mid_write(make_emulator, tmp_path: Path) -> None:
+    emu: Emulator = make_emulator()
+    emu.inject("download", "delay", delay=30)
+    folder = tmp_path / "out"
+    _killed_while(emu, str(folder), lambda: emu.stats.downloads == 1)
+    with xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=folder) as client:
+        [entry] = client.store.journal.entries()
+        name = file_stem(entry.prompt, entry.task_id, 0, entry.created_at) + ".png"
+        (folder / f".{name}.1a2b3c4d.part").write_bytes(b"half an image")  # what the kill left
+        [result] = client.recover()
+    assert result.paths[0].name == name and result.paths[0].exists()
+    assert [p.name for p in folder.iterdir() if p.name.endswith(".part")] == []
+    assert emu.stats.billed_calls == 1

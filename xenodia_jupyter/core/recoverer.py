@@ -15,7 +15,7 @@ import time
 
 from ..errors import APIConnectionError, InvalidRequestError, describe_exception
 from ..store.entries import RECOVERABLE, JournalEntry, JournalState
-from ..store.journal import Journal
+from ..store.journal import Journal, owner_is_gone
 from ..store.outputs import OutputStore
 from ..wire import protocol
 from ..wire.polling import ProgressCallback
@@ -93,7 +93,10 @@ class Recoverer:
                     return None  # live in another client or process, which saves it (or saved it just now)
                 try:
                     if entry.task_id:
-                        return await self.retrieve(entry.task_id, timeout=timeout)
+                        result = await self.retrieve(entry.task_id, timeout=timeout)
+                        for path in result.paths:  # an earlier save of it, killed mid-write, left these
+                            self.store.remove_debris_of(path)
+                        return result
                     # An older-style 200 answer: its URLs are all there is.
                     task = Task(task_id=None, state="success", progress=100, urls=entry.urls)
                     return await self.generator.finish(task, entry.id, prompt=entry.prompt, params=entry.params,
@@ -114,7 +117,9 @@ class Recoverer:
         stale = time.time() - STALE_SENDING_S
         reports: list[Exception] = []
         for e in self.journal.entries(state=JournalState.SENDING):
-            if e.created_at < stale and protocol.same_origin(e.base_url, self.base_url):
+            # Its process died on this machine (a kill right after the POST): no need to wait it out.
+            gone = owner_is_gone(e.claimed_by)
+            if (e.created_at < stale or gone) and protocol.same_origin(e.base_url, self.base_url):
                 when = time.strftime("%Y-%m-%d %H:%M", time.localtime(e.created_at))
                 message = (
                     f"sent at {when}, outcome unknown, may have been billed: {e.prompt[:80]!r} "

@@ -62,6 +62,7 @@ class JournalEntry:
     server_state: str | None = None
     rating: int = 0  # 1 starred, -1 rejected, 0 none
     digests: list[str] = field(default_factory=list)  # sha256 of each saved file, as written
+    claimed_by: str | None = None  # the client (host:pid:id) working on it, if any
 
     @property
     def recoverable(self) -> bool:
@@ -91,6 +92,7 @@ def entry_from_row(row: sqlite3.Row, folder: Path) -> JournalEntry:
         server_state=row["server_state"],
         rating=row["rating"] or 0,
         digests=load(row["digests"]),
+        claimed_by=row["claimed_by"],
     )
 
 

@@ -256,8 +256,19 @@ class Journal:
                     time.sleep(0.1 * 4**attempt)
         if not paid:
             raise StorageError(f"the journal {self.path} could not be written ({failure})", path=str(self.path)) from None
-        self._write_fallback({"id": entry_id, **cols})
         task_id = values.get("task_id")
+        try:
+            self._write_fallback({"id": entry_id, **cols})
+        except OSError as exc:  # the same full disk: the error itself is all that is left of the task id
+            kept = f"task {task_id}" if task_id else "the result URLs"
+            collect = f"client.retrieve({task_id!r})" if task_id else "xj.recover()"
+            raise StorageError(
+                f"neither the journal {self.path} nor its fallback file could be written ({failure}; "
+                f"{exc.strerror or exc}): {kept} is paid for and kept only in this error; once there is "
+                f"space, collect it with {collect} (no second charge)",
+                path=str(self.path),
+                task_id=task_id,
+            ) from None
         raise StorageError(
             f"the journal {self.path} could not be written ({failure}); task {task_id} is kept in "
             f"{self.fallback_path.name} beside it, and xj.recover() saves it once the journal works again",
@@ -348,7 +359,7 @@ class Journal:
             if cursor.rowcount == 1:
                 return True
             row = conn.execute("SELECT claimed_by, state FROM generations WHERE id = ?", (entry_id,)).fetchone()
-            if row is None or not _owner_is_gone(row[0]) or (wanted is not None and row[1] not in wanted):
+            if row is None or not owner_is_gone(row[0]) or (wanted is not None and row[1] not in wanted):
                 return False
             conn.execute(  # its process died on this machine: no need to wait for the lease
                 "UPDATE generations SET claimed_by = ?, claimed_until = ? WHERE id = ? AND claimed_by = ?",
@@ -421,7 +432,7 @@ def claim_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def _owner_is_gone(owner: str | None) -> bool:
+def owner_is_gone(owner: str | None) -> bool:
     """True when `owner` is a process of this machine that no longer runs."""
     host, _, rest = (owner or "").partition(":")
     pid = rest.partition(":")[0]

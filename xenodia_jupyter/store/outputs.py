@@ -9,6 +9,7 @@ folder, images go to remote storage and the journal stays local.
 from __future__ import annotations
 
 import contextlib
+import glob
 import hashlib
 import io
 import json
@@ -113,6 +114,15 @@ class OutputStore:
                     part.unlink()
                     removed.append(part)
         return removed
+
+    def remove_debris_of(self, path: Path) -> None:
+        """The `.part` files of earlier, interrupted writes of `path` (a process
+        killed mid-write), once `path` itself is whole."""
+        if self.remote is None:
+            for part in path.parent.glob(f".{glob.escape(path.name)}.*.part"):
+                part.unlink(missing_ok=True)
+            for part in path.parent.glob(f".{glob.escape(path.with_suffix('.json').name)}.*.part"):
+                part.unlink(missing_ok=True)
 
     def save_image(self, data: bytes, mime: str, *, stem: str, meta: dict[str, Any]) -> Path:
         """Write `data` atomically as `<root>/<stem><ext>` and `meta` beside it."""
