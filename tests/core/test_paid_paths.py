@@ -160,3 +160,61 @@ def test_the_cache_keeps_one_apis_pictures_from_another(make_emulator, tmp_path:
     with xj.Client(api_key=there.api_key, base_url=there.base_url, output_dir=tmp_path, cache=True) as client:
         result = client.generate("a lighthouse")
     assert not result.cached and here.stats.billed_calls == 1 and there.stats.billed_calls == 1
+
+
+def test_a_resend_is_the_same_bytes_and_never_pays_twice(emu: Emulator, tmp_path: Path) -> None:
+    """trust_idempotency with a multipart body, against a server that compares
+    raw bodies for a key: the first POST is billed and its answer lost; the
+    resend (same key) must be byte-identical, so the server replays the task
+    instead of answering 409, and the image is saved.  One bill."""
+    emu.state.idempotency_compares = "bytes"
+    reference = tmp_path / "shape.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), "orange").save(reference)
+    client = xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=tmp_path / "out", trust_idempotency=True)
+    emu.inject("generate", "drop")
+    result = client.generate("from a file", references=[reference])
+    assert result.paths[0].exists()
+    assert emu.stats.generate_posts == 2 and emu.stats.billed_calls == 1 and emu.stats.idempotent_replays == 1
+    client.close()
+
+
+def test_a_409_for_our_own_resend_keeps_the_item_paid_and_recoverable(emu: Emulator, tmp_path: Path) -> None:
+    """If a resend is ever answered 409 (the key was used), the first send
+    arrived: the item is journaled as unknown, never as refused, so a resumed
+    job asks again with the same key instead of paying under a new one."""
+    emu.state.idempotency_compares = "bytes"
+    client = xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=tmp_path / "out", trust_idempotency=True)
+    reference = tmp_path / "shape.png"
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), "orange").save(reference)
+    request = client.prepare("a fox", references=[reference])
+    from xenodia_jupyter.wire.transport import Transport
+
+    # A client whose resend is not the same bytes (as httpx's fresh boundary made it before).
+    original = Transport._post_once
+    boundaries = iter(["first-boundary-0001", "other-boundary-0002"])
+
+    async def differing(self: Transport, body: object, headers: dict[str, str], deadline: float | None) -> object:
+        changed = {**headers, "Content-Type": f"multipart/form-data; boundary={next(boundaries)}"}
+        return await original(self, body, changed, deadline)  # type: ignore[arg-type]
+
+    Transport._post_once = differing  # type: ignore[method-assign,assignment]
+    try:
+        emu.inject("generate", "drop")
+        first = client.generate_many(["a fox"], references=[reference], job="kept", progress=False)
+    finally:
+        Transport._post_once = original  # type: ignore[method-assign]
+    assert isinstance(first[0], xj.APIConnectionError) and "first send arrived" in str(first[0])
+    [entry] = client.store.journal.entries()
+    assert entry.state.value == "unknown"
+    # Resuming asks again under the same key, never a new one: whatever the server
+    # answers, the item is not paid for twice and stays journaled as possibly paid.
+    again = client.generate_many(["a fox"], references=[reference], job="kept", progress=False)
+    assert isinstance(again[0], xj.APIConnectionError) and "first send of this item arrived" in str(again[0])
+    assert emu.stats.billed_calls == 1
+    assert [e.state.value for e in client.store.journal.entries()] == ["unknown"]
+    assert request.price_usd == 0.07
+    client.close()

@@ -247,8 +247,12 @@ class Generator:
             if resend_entry is not None and isinstance(exc, ConflictError):
                 # Our own key, sent before: the first send arrived.  Never "refused": a
                 # resume would send it under a new key and pay twice.
-                self.ledger.update(entry, state=JournalState.UNKNOWN, error=f"the first send arrived ({exc})")
-                raise
+                message = (
+                    f"the first send of this item arrived (the server says its Idempotency-Key was used: {exc}); "
+                    "its answer was lost, so it may be billed; it is not sent under a new key"
+                )
+                self.ledger.update(entry, state=JournalState.UNKNOWN, error=message)
+                raise APIConnectionError(message) from None
             self.budget.release(held)
             self.ledger.update(entry, state=JournalState.REFUSED, error=str(exc))
             raise

@@ -10,6 +10,7 @@ Every handler first takes the route's queued fault, if any (see faults.py).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import hmac
 import math
 import time
@@ -55,6 +56,8 @@ async def create_generation(request: Request) -> Response:
         return replaced
     if denied := unauthorized(request, state):
         return denied
+    # A server that compares raw bodies for an Idempotency-Key (the default compares the request's content).
+    raw = await request.body() if state.idempotency_compares == "bytes" else None
     try:
         gen = await read_generation(request)
         validate(gen)
@@ -63,7 +66,8 @@ async def create_generation(request: Request) -> Response:
         return error_response(400, str(exc))
     key = request.headers.get("idempotency-key")
     if key:  # as Xenodia's billing governance page documents it
-        earlier = state.replay(key, gen.fingerprint())
+        fingerprint = hashlib.sha256(raw).hexdigest() if raw is not None else gen.fingerprint()
+        earlier = state.replay(key, fingerprint)
         if isinstance(earlier, str):
             return error_response(
                 409, "this Idempotency-Key was used with a different request", code="idempotency_conflict"
@@ -78,7 +82,7 @@ async def create_generation(request: Request) -> Response:
         references=[f.data for f in gen.files] + fetched,
     )
     if key:
-        state.remember(key, gen.fingerprint(), task)
+        state.remember(key, fingerprint, task)
     state.last_generation = gen.describe()
     if task.outcome == "success":
         # Like a real server, have the file ready when the task succeeds: render it

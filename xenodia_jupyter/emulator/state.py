@@ -188,6 +188,10 @@ class EmulatorState:
         self._finishing: list[float] = []  # heap: when each unfinished task finishes
         self._never_finishing = 0  # stuck and unknown_state tasks
         self.idempotency: dict[str, tuple[str, str]] = {}  # key -> (request fingerprint, task id)
+        # What makes a resend with the same Idempotency-Key "the same request": its
+        # content ("request": fields and file bytes), or its raw body ("bytes"), as
+        # a stricter server may compare it.
+        self.idempotency_compares: Literal["request", "bytes"] = "request"
 
     # Settings derived for envelopes ----------------------------------------
 
