@@ -218,3 +218,54 @@ def test_a_409_for_our_own_resend_keeps_the_item_paid_and_recoverable(emu: Emula
     assert [e.state.value for e in client.store.journal.entries()] == ["unknown"]
     assert request.price_usd == 0.07
     client.close()
+
+
+class _Unreadable:
+    name = "camera-roll.png"
+
+    def read(self, size: int = -1) -> bytes:
+        raise RuntimeError("the camera disconnected")
+
+
+@pytest.mark.parametrize(
+    ("reference", "words"),
+    [
+        (_Unreadable(), "references[0] (camera-roll.png) cannot be read (RuntimeError: the camera disconnected)"),
+        ("http://example.com:abc/photo.png", "has a port that is not a number"),
+    ],
+    ids=["read-raises", "port-abc"],
+)
+def test_odd_references_are_refused_by_name_before_sending(emu: Emulator, client: xj.Client, reference: object, words: str) -> None:
+    with pytest.raises(xj.InvalidRequestError) as info:
+        client.generate("x", references=[reference])
+    assert info.value.field == "references" and words in str(info.value)
+    assert emu.stats.generate_posts == 0
+
+
+def test_an_output_dir_that_is_a_file_is_refused_first(tmp_path: Path) -> None:
+    taken = tmp_path / "notes.txt"
+    taken.write_text("mine")
+    with pytest.raises(xj.InvalidRequestError) as info:
+        xj.Client(api_key="k", output_dir=taken)
+    assert info.value.field == "output_dir" and "is a file" in str(info.value)
+    assert taken.read_text() == "mine"
+
+
+def test_a_job_name_with_a_lone_surrogate_is_refused_by_name(emu: Emulator, client: xj.Client) -> None:
+    with pytest.raises(xj.InvalidRequestError) as info:
+        client.generate_many(["a", "b"], job="bad \ud800 name", progress=False)
+    assert info.value.field == "job" and "UTF-8" in str(info.value)
+    assert emu.stats.generate_posts == 0
+
+
+def test_recover_after_the_urls_expired_says_nothing_more_can_be_done(emu: Emulator, tmp_path: Path) -> None:
+    client = xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=tmp_path, timeout=10)
+    emu.inject("download", "status", status=404, count=10)
+    with pytest.raises(xj.NotFoundError):
+        client.generate("expires at once")
+    emu.expire_results()
+    [report] = client.recover()
+    assert isinstance(report, xj.NotFoundError) and report.task_id and report.task_id in str(report)
+    assert "nothing more can be done" in str(report) and "recover()" not in str(report)
+    assert "X-Amz-Signature" not in str(report)
+    client.close()

@@ -68,6 +68,7 @@ class ClientOptions:
         for name in ("check_urls", "trust_idempotency", "cache"):
             if not isinstance(getattr(self, name), bool):
                 raise InvalidRequestError(name, f"must be True or False, not {getattr(self, name)!r}")
+        _check_output_dir(self.output_dir)
         if not isinstance(self.base_url, str) or not self.base_url:
             raise InvalidRequestError("base_url", f"must be a URL such as {DEFAULT_BASE_URL!r}, not {self.base_url!r}")
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
@@ -85,6 +86,16 @@ class ClientOptions:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _check_output_dir(output_dir: object) -> None:
+    if output_dir is None:
+        return
+    if not isinstance(output_dir, (str, os.PathLike)):
+        raise InvalidRequestError("output_dir", f"must be a folder path or an fsspec URL, not {type(output_dir).__name__}")
+    text = os.fspath(output_dir)
+    if "://" not in str(text) and os.path.isfile(text):
+        raise InvalidRequestError("output_dir", f"{text} is a file, not a folder: give a folder for the images and the journal")
 
 
 def _whole(value: object, field: str, *, minimum: int, none_ok: bool = False) -> None:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import time
 
-from ..errors import APIConnectionError, InvalidRequestError, describe_exception
+from ..errors import APIConnectionError, InvalidRequestError, NotFoundError, describe_exception
 from ..store.entries import RECOVERABLE, JournalEntry, JournalState
 from ..store.journal import Journal, owner_is_gone
 from ..store.outputs import OutputStore
@@ -103,6 +103,13 @@ class Recoverer:
                                                        held=None, deadline=self.generator.deadline(timeout),
                                                        on_progress=None)
                 except Exception as exc:  # one odd task never stops the others
+                    if isinstance(exc, NotFoundError) and exc.task_id:  # "run recover()" is what just failed
+                        exc = NotFoundError(
+                            f"task {exc.task_id}: its result URLs have expired and the server gives no fresh ones; "
+                            "it was paid for, and nothing more can be done to collect it",
+                            status_code=404,
+                            task_id=exc.task_id,
+                        )
                     with contextlib.suppress(Exception):
                         self.journal.update(entry.id, error=self.generator.transport.redact(describe_exception(exc)))
                     return exc

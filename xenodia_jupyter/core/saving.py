@@ -41,13 +41,13 @@ async def save_images(
             data = await transport.download(url, limit=max_bytes, deadline=deadline)
         except NotFoundError:
             raise NotFoundError(
-                f"the result URL has expired or is gone: {url}. {PAID_HINT} (it asks the server for fresh URLs)",
+                f"the result URL has expired or is gone: {public_url(url)}. {PAID_HINT} (it asks the server for fresh URLs)",
                 status_code=404,
                 task_id=task.task_id,
             ) from None
         except APIError as exc:
             raise type(exc)(
-                f"{exc.message} (downloading {url}). {PAID_HINT}",
+                f"{exc.message} (downloading {public_url(url)}). {PAID_HINT}",
                 status_code=exc.status_code,
                 code=exc.code,
                 request_id=exc.request_id,

@@ -252,8 +252,8 @@ def _from_file_object(fileobj: Any, index: int) -> PreparedReference:
     while total <= MAX_REFERENCE_BYTES:  # read at most one byte past the cap
         try:
             chunk = fileobj.read(MAX_REFERENCE_BYTES + 1 - total)
-        except (OSError, ValueError) as exc:
-            raise InvalidRequestError(_FIELD, f"{label} cannot be read ({exc})") from None
+        except Exception as exc:  # any object may stand here: its read() is its own code
+            raise InvalidRequestError(_FIELD, f"{label} cannot be read ({type(exc).__name__}: {exc})") from None
         if isinstance(chunk, str):
             raise InvalidRequestError(_FIELD, text_mode)
         if chunk is None:

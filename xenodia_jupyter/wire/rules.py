@@ -238,6 +238,10 @@ def check_reference_url(url: str) -> str:
         raise InvalidRequestError("references", "URLs with credentials (user:password@) are not allowed")
     if not parts.hostname:
         raise InvalidRequestError("references", f"{_shown_url(url)} has no host")
+    try:
+        parts.port  # noqa: B018 (a port such as ':abc' raises here, before httpx sees it)
+    except ValueError:
+        raise InvalidRequestError("references", f"{_shown_url(url)} has a port that is not a number") from None
     if any(c.isspace() for c in url):
         raise InvalidRequestError("references", f"{_shown_url(url)} contains white space")
     return url
