@@ -771,6 +771,48 @@ def test_drops_count_against_the_limit_of_16(panel: Panel) -> None:
     assert len(panel.picker.chips) == 16 and "d16.png: at most 16" in panel.message.value
 
 
+def test_a_sender_that_ignores_the_browsers_limits_is_refused_as_parts_arrive(panel: Panel) -> None:
+    """Anything can talk to the kernel: the limits hold here too, and nothing is
+    held until an "end" that may never come."""
+    zone = panel.dropzone
+    chunk = memoryview(bytes(4 * 2**20))
+    for index in range(20):  # 80 MiB claimed as one file
+        zone._message(zone, {"event": "part", "id": "flood", "name": "flood.png", "index": index, "count": 20,
+                             "size": 80 * 2**20}, [chunk])
+    assert zone._assembling == {}  # refused at its first part: nothing held
+    zone._message(zone, {"event": "end"}, [])
+    assert "flood.png: it is 83,886,080 bytes" in panel.message.value
+    for index in range(10):  # a size that lies: more bytes arrive than it said
+        zone._message(zone, {"event": "part", "id": "liar", "name": "liar.png", "index": index, "count": 8,
+                             "size": 2**20}, [chunk])
+    assert zone._assembling == {}
+    zone._message(zone, {"event": "end"}, [])
+    assert "liar.png: more bytes arrived" in panel.message.value
+
+
+def test_parts_out_of_order_are_joined_by_index_or_refused(panel: Panel) -> None:
+    zone = panel.dropzone
+    data = png()[:16] + bytes(5 * 2**20)
+    first, second = data[: 4 * 2**20], data[4 * 2**20 :]
+    meta = {"event": "part", "id": "swap", "name": "swap.png", "count": 2, "size": len(data)}
+    zone._message(zone, {**meta, "index": 1}, [memoryview(second)])
+    zone._message(zone, {**meta, "index": 0}, [memoryview(first)])
+    zone._message(zone, {"event": "end"}, [])
+    assert "swap.png: it has no pixels" in panel.message.value  # joined in index order: a PNG header first
+    zone._message(zone, {**meta, "id": "twice", "name": "twice.png", "index": 0}, [memoryview(first)])
+    zone._message(zone, {**meta, "id": "twice", "name": "twice.png", "index": 0}, [memoryview(first)])
+    zone._message(zone, {"event": "end"}, [])
+    assert "twice.png: its parts arrived out of order or twice" in panel.message.value
+
+
+def test_a_huge_dropped_file_name_is_shortened_wherever_it_shows(panel: Panel) -> None:
+    name = "x" * 2_000_000 + ".png"
+    panel.dropzone.receive((name, png()))
+    [chip] = chip_labels(panel)
+    assert len(chip) <= 80 and chip.endswith(".png")
+    assert len(json.dumps(panel.picker.get_state(), default=str)) < 100_000
+
+
 # In a real kernel ---------------------------------------------------------------------------------
 
 SETUP = r'''

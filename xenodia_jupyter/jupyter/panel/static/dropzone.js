@@ -21,7 +21,7 @@ export default {
         const id = `${Date.now()}-${sent++}`;
         const count = Math.max(1, Math.ceil(buffer.byteLength / CHUNK));
         for (let i = 0; i < count; i++) {
-          model.send({ event: "part", id, name, index: i, count }, undefined, [buffer.slice(i * CHUNK, (i + 1) * CHUNK)]);
+          model.send({ event: "part", id, name, index: i, count, size: buffer.byteLength }, undefined, [buffer.slice(i * CHUNK, (i + 1) * CHUNK)]);
         }
       }
       model.send({ event: "end" });
