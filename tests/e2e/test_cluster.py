@@ -255,3 +255,39 @@ def test_a_local_output_folder_with_workers_on_other_machines_is_warned_about(tm
         _warn_if_not_shared(tmp_path, ["tcp://127.0.0.1:4000", "tcp://10.250.0.7:4000"])
     (warning,) = seen
     assert "10.250.0.7" in str(warning.message) and "s3://" in str(warning.message)
+
+
+def test_a_hung_worker_cannot_hold_the_job_past_its_deadline(
+    make_emulator: Callable[..., Emulator], make_client: Callable[..., xj.Client], dask_client: Any
+) -> None:
+    """SIGSTOP one worker mid-job (Dask waits minutes for it): the job still ends
+    by its deadline, every item on the other workers saved, the hung ones
+    reported as what the journal knows of them, none billed twice."""
+    emu = make_emulator(latency=0.3, poll_interval_ms=50)
+    client = make_client(api_key=emu.api_key, base_url=emu.base_url)
+    prompts = [f"a heron, take {i}" for i in range(36)]
+    pids = dask_client.run(os.getpid)
+    victim = next(iter(pids.values()))
+    thread, out = _run_in_thread(
+        lambda: client.generate_many(prompts, job="hung", executor=dask_client, concurrency=6, timeout=4,
+                                     progress=False)
+    )
+    deadline = time.monotonic() + 60
+    while emu.stats.billed_calls < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    os.kill(victim, signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        thread.join(90)
+        took = time.monotonic() - stopped
+    finally:
+        os.kill(victim, signal.SIGCONT)
+    assert not thread.is_alive(), "the job did not end by its deadline"
+    assert "error" not in out, out.get("error")
+    assert took < 60, took  # the job's deadline here is 2 rounds x 4 s + 10 s, and Dask would wait 300 s
+    results = out["result"]
+    saved = [r for r in results if isinstance(r, xj.GenerationResult)]
+    hung = [r for r in results if not isinstance(r, xj.GenerationResult)]
+    assert saved and hung, results
+    assert all(isinstance(r, (xj.TaskTimeoutError, xj.APIConnectionError)) for r in hung), hung[:3]
+    assert emu.stats.billed_calls <= 36

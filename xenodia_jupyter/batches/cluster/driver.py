@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 from ..._extras import require
 from ...core.budget import Reservation
 from ...core.results import GenerationResult, ResultList
-from ...errors import GenerationFailedError, InvalidRequestError, StorageError
+from ...errors import APIConnectionError, GenerationFailedError, InvalidRequestError, StorageError, TaskTimeoutError
 from ...store.entries import JournalEntry, JournalState
 from ...store.jobs_table import job_entries
 from ..named import plan_job, saved_items
@@ -55,7 +55,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("xenodia_jupyter")
 
-FINAL_READ_S = 30.0  # how long the driver reads on for the last reports of finished partitions
+FINAL_READ_S = 30.0
+JOB_GRACE_S = 10.0  # beyond the items' own timeouts: a partition's start and its last reports  # how long the driver reads on for the last reports of finished partitions
 PARTITION_ITEMS = 100  # at most this many items per partition: a lost worker's redo stays small
 _ENDED = frozenset({JournalState.SAVED, JournalState.FAILED, JournalState.REFUSED, JournalState.UNKNOWN})
 
@@ -169,6 +170,14 @@ async def _dispatch(
         for number, part in enumerate(parts)
     ]
     desk = Desk(generator, job, requests, progress)
+    # The job as a whole ends by a deadline: every round of items a slot runs gets
+    # its timeout, and a worker that stops answering (SIGSTOP, a hung VM; Dask
+    # waits 5 minutes for it) cannot hold the job past it.
+    slots = max(1, sum(cores.values()))
+    item_timeout = specs[0].options.timeout
+    rounds = -(-len(parts) // slots) * -(-size // max(1, concurrency))
+    started = time.monotonic()
+    job_deadline = started + rounds * item_timeout + JOB_GRACE_S
     try:
         await queues.start()
         futures = [
@@ -179,20 +188,30 @@ async def _dispatch(
         try:
             due: float | None = None
             while not ended.done():
-                due = await desk.handle(await queues.receive(ended, due), queues)
+                left = job_deadline - time.monotonic()
+                if left <= 0:
+                    log.warning("cluster job %s: its deadline passed with partitions still running; stopping them", job)
+                    break
+                wait = left if due is None else min(due, left)
+                due = await desk.handle(await queues.receive(ended, wait), queues)
             # Read on up to each finished partition's "bye": its last reports were sent before it.
             finished = {spec.partition for spec, f in zip(specs, futures, strict=True) if f.status == "finished"}
-            give_up = time.monotonic() + FINAL_READ_S
+            give_up = min(time.monotonic() + FINAL_READ_S, max(job_deadline, time.monotonic() + 1.0))
             while not finished <= desk.finished and time.monotonic() < give_up:
                 await desk.handle(await queues.receive(None, 0.5), queues)
         finally:
             ended.cancel()
-            if not all(f.done() for f in futures):  # interrupted: no worker may wait on a driver that has gone
-                await queues.stop_all("the job was stopped on the driver (interrupted); nothing more is sent")
+            if not all(f.done() for f in futures):  # interrupted or late: no worker may wait on a driver that has gone
+                await queues.stop_all("the job was stopped on the driver (interrupted, or past its deadline)")
                 with contextlib.suppress(Exception):
                     await dask.cancel(futures)
                 desk.release_claims()  # so that running the job again resumes those items at once
         for future, spec in zip(futures, specs, strict=True):
+            if future.status != "finished" and future.status != "error":
+                # Stopped at the job's deadline: each item is what the journal knows of it.
+                for index, _request in spec.items:
+                    settle(index, desk.at_deadline(index, time.monotonic() - started))
+                continue
             try:
                 answers = await future
             except Exception as exc:  # the partition itself failed (a worker lost too often): its items keep that
@@ -379,6 +398,22 @@ class Desk:
             if self.progress is not None:
                 self.progress.note = "per worker: " + ", ".join(f"{w} {n}" for w, n in sorted(self.saved_by.items()))
                 self.progress.item_finished(self._outcome(entry, state))
+
+    def at_deadline(self, index: int, waited_s: float) -> GenerationResult | Exception:
+        """What an item of a partition stopped at the job's deadline is: saved,
+        running with a task id (`xj.recover()` collects it), or never sent."""
+        linked = job_entries(self.journal, self.job, [index]).get(index)
+        row = self.journal.entry(linked) if linked else None
+        if row is not None and row.state == JournalState.SAVED and row.paths:
+            return GenerationResult.from_entry(row)
+        if row is not None and row.task_id:
+            return TaskTimeoutError(row.task_id, row.server_state or str(getattr(row.state, "value", row.state)), waited_s)
+        if row is not None and row.state != JournalState.REFUSED:
+            return APIConnectionError(
+                "sent, outcome unknown: its worker stopped answering before the job's deadline; "
+                "the journal keeps it, and running the job again resumes it"
+            )
+        return TaskTimeoutError(None, "waiting on a worker that stopped answering", waited_s, sent=False)
 
     def _outcome(self, entry: str, state: JournalState) -> GenerationResult | Exception:
         """What the progress display counts for an item that ended."""
