@@ -144,3 +144,35 @@ def test_recover_sweeps_the_part_file_of_a_save_killed_mid_write(make_emulator, 
     assert result.paths[0].name == name and result.paths[0].exists()
     assert [p.name for p in folder.iterdir() if p.name.endswith(".part")] == []
     assert emu.stats.billed_calls == 1
+
+
+def test_a_job_item_held_by_another_live_process_is_waited_for_then_taken_over(make_emulator, tmp_path: Path) -> None:
+    """A re-run while another process still holds an item's claim (a driver
+    killed a moment ago, whose worker lives on) waits for it instead of failing
+    at once, says when the claim ends if its own deadline comes first, and takes
+    the item over as soon as the holder is gone."""
+    emu: Emulator = make_emulator(latency=0.2)
+    folder = tmp_path / "out"
+    with xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=folder) as client:
+        client.generate_many(["held"], job="held", progress=False)
+        [entry] = client.store.journal.entries()
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        import socket
+
+        from xenodia_jupyter.store.journal import Journal
+
+        journal = Journal(folder / "journal.sqlite3")
+        journal.update(entry.id, state="accepted")  # as if its task were still being polled
+        owner = f"{socket.gethostname()}:{holder.pid}:other"
+        assert journal.claim(entry.id, owner)
+        journal.close()
+        with xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=folder) as client:
+            [waited] = client.generate_many(["held"], job="held", timeout=1.5, progress=False)
+        assert isinstance(waited, xj.TaskTimeoutError) and "its claim ends at" in str(waited)
+    finally:
+        holder.kill()
+        holder.wait(10)
+    with xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=folder) as client:
+        [taken] = client.generate_many(["held"], job="held", timeout=10, progress=False)
+    assert isinstance(taken, xj.GenerationResult) and emu.stats.billed_calls == 1

@@ -149,8 +149,10 @@ class Generator:
                     self.ledger.release(entry_id)
             if time.monotonic() + FOLLOW_POLL_S > deadline:
                 entry = self.ledger.entry(entry_id)
+                until = entry.claimed_until if entry is not None else None
+                free = f"; its claim ends at {time.strftime('%H:%M:%S', time.localtime(until))} unless renewed" if until else ""
                 raise TaskTimeoutError(
-                    entry.task_id if entry else None, "being made by another process running the same job",
+                    entry.task_id if entry else None, f"being made by another process running the same job{free}",
                     time.monotonic() - started,
                 )
             await asyncio.sleep(FOLLOW_POLL_S)

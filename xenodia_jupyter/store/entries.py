@@ -63,6 +63,7 @@ class JournalEntry:
     rating: int = 0  # 1 starred, -1 rejected, 0 none
     digests: list[str] = field(default_factory=list)  # sha256 of each saved file, as written
     claimed_by: str | None = None  # the client (host:pid:id) working on it, if any
+    claimed_until: float | None = None  # when that claim lapses unless renewed (time.time())
 
     @property
     def recoverable(self) -> bool:
@@ -93,6 +94,7 @@ def entry_from_row(row: sqlite3.Row, folder: Path) -> JournalEntry:
         rating=row["rating"] or 0,
         digests=load(row["digests"]),
         claimed_by=row["claimed_by"],
+        claimed_until=row["claimed_until"],
     )
 
 
