@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import xenodia_jupyter as xj
+from xenodia_jupyter.batches.sweep_spec import SweepSpec
 from xenodia_jupyter.batches.sweeps import Sweep, plan_sweep
 from xenodia_jupyter.core.preparer import PreparedGeneration
 from xenodia_jupyter.core.results import GenerationResult, ResultList, render_html
@@ -23,7 +24,6 @@ from xenodia_jupyter.jupyter.history import HistoryTable
 from xenodia_jupyter.jupyter.magics.cell_run import DryRun
 from xenodia_jupyter.jupyter.magics.magics import _model_table
 from xenodia_jupyter.jupyter.panel import sweep_markup
-from xenodia_jupyter.jupyter.panel.sweep_spec import SweepSpec
 from xenodia_jupyter.store.entries import JournalEntry, JournalState
 from xenodia_jupyter.wire.rules import DEFAULT_MODEL_INFO
 

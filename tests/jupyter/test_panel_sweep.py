@@ -25,10 +25,10 @@ from PIL import Image
 
 import xenodia_jupyter as xj
 from xenodia_jupyter import AsyncClient
+from xenodia_jupyter.batches.sweep_spec import MAX_CELLS
 from xenodia_jupyter.emulator import Emulator
 from xenodia_jupyter.jupyter import engine
 from xenodia_jupyter.jupyter.panel.studio import Panel
-from xenodia_jupyter.jupyter.panel.sweep_spec import MAX_CELLS
 from xenodia_jupyter.jupyter.settings import XenodiaSettings
 
 KEY = "panel-sweep-secret-key-7f21c4"

@@ -19,6 +19,7 @@ import xenodia_jupyter as xj
 from xenodia_jupyter.emulator import Emulator
 from xenodia_jupyter.store.journal import Journal
 from xenodia_jupyter.store.outputs import OutputStore
+from xenodia_jupyter.wire.protocol import public_url
 
 
 def test_the_journal_records_every_step_but_never_the_bytes(client: xj.Client, tmp_path: Path) -> None:
@@ -28,7 +29,8 @@ def test_the_journal_records_every_step_but_never_the_bytes(client: xj.Client, t
     assert entry.prompt == "journaled"
     assert entry.params == {"model": "gpt-image-2", "aspect_ratio": "4:3", "resolution": None}
     assert len(entry.refs) == 1 and len(entry.refs[0]["digest"]) == 64 and "PIL" in entry.refs[0]["source"]
-    assert entry.task_id == result.task_id and entry.urls == result.urls
+    assert entry.task_id == result.task_id
+    assert entry.urls == [public_url(u) for u in result.urls]  # saved: kept without the URL's signature
     assert entry.paths == result.paths and entry.state == "saved"
     assert entry.cost_usd == pytest.approx(0.07)
     assert client.store.journal.path.stat().st_size < 200_000, "reference bytes must not be journaled"

@@ -237,7 +237,7 @@ class Journal:
         if unknown:
             raise ValueError(f"not journal columns: {sorted(unknown)}")
         if "paths" in values:  # kept relative to the output folder: the folder can move, or be reached by another path
-            values = {**values, "paths": [self._relative(p) for p in values["paths"]]}
+            values = {**values, "paths": [relative_to(self.folder, p) for p in values["paths"]]}
         cols = {
             k: json.dumps([str(p) for p in v]) if isinstance(v, list) else v.value if isinstance(v, Enum) else v
             for k, v in values.items()
@@ -258,7 +258,7 @@ class Journal:
             raise StorageError(f"the journal {self.path} could not be written ({failure})", path=str(self.path)) from None
         task_id = values.get("task_id")
         try:
-            self._write_fallback({"id": entry_id, **cols})
+            append_line(self.fallback_path, {"id": entry_id, **cols})
         except OSError as exc:  # the same full disk: the error itself is all that is left of the task id
             kept = f"task {task_id}" if task_id else "the result URLs"
             collect = f"client.retrieve({task_id!r})" if task_id else "xj.recover()"
@@ -279,24 +279,6 @@ class Journal:
     @property
     def folder(self) -> Path:
         return self.path.parent
-
-    def _relative(self, path: Any) -> str:
-        text = str(path)
-        if "://" in text:
-            return text
-        try:
-            return str(Path(text).relative_to(self.folder))
-        except ValueError:
-            return text
-
-    def _write_fallback(self, record: dict[str, Any]) -> None:
-        line = (json.dumps(record) + "\n").encode()
-        fd = os.open(self.fallback_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line)
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
     def _fold_fallback(self) -> None:
         """Apply what the fallback file kept to the journal, then remove it (called
@@ -447,3 +429,22 @@ def owner_is_gone(owner: str | None) -> bool:
     return False
 
 
+def relative_to(folder: Path, path: Any) -> str:
+    """A saved file's path as the journal keeps it: relative to the output folder when inside it."""
+    text = str(path)
+    if "://" in text:
+        return text
+    try:
+        return str(Path(text).relative_to(folder))
+    except ValueError:
+        return text
+
+
+def append_line(path: Path, record: dict[str, Any]) -> None:
+    """One JSON line, appended and fsynced (the fallback file: no SQLite needed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(fd, (json.dumps(record) + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -31,11 +31,11 @@ from .widget_list import WidgetList
 from .widget_tools import button, show, tagged
 
 if TYPE_CHECKING:
+    from ...batches.sweep_spec import SweepSpec
     from ...batches.sweeps import Sweep
     from ...client.async_client import AsyncClient
     from ...core.results import GenerationResult
     from ...store.entries import JournalEntry
-    from .sweep_spec import SweepSpec
 
 HISTORY_PAGE = 24
 VIEWS = ("all", "starred", "not rejected")

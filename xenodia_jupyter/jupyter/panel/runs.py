@@ -28,12 +28,12 @@ from .widget_list import WidgetList
 from .widget_tools import tagged
 
 if TYPE_CHECKING:
+    from ...batches.sweep_spec import SweepSpec
     from ...batches.sweeps import Sweep
     from ...client.async_client import AsyncClient
     from ...core.results import GenerationResult
     from ...wire.protocol import Task
     from .gallery import Gallery
-    from .sweep_spec import SweepSpec
 
 
 class Runs:

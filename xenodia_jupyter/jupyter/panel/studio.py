@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as widgets
 
+from ...batches.sweep_spec import SweepSpec
 from ...core.results import GenerationResult
 from ...errors import InvalidRequestError
 from ...wire import rules
@@ -50,7 +51,6 @@ from .reference_picker import Namespace, ReferencePicker
 from .run_row import RunRow
 from .runs import Runs
 from .sweep_form import SweepForm
-from .sweep_spec import SweepSpec
 from .widget_list import WidgetList
 from .widget_tools import button, close_tree, tagged
 

@@ -20,11 +20,11 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from ...batches.sweep_spec import EXAMPLE, SweepSpec, check_sweep
 from ...errors import InvalidRequestError
 from ...wire import rules
 from ...wire.rules import ModelInfo
 from . import sweep_markup
-from .sweep_spec import EXAMPLE, SweepSpec, check_sweep
 from .widget_tools import show, tagged
 
 

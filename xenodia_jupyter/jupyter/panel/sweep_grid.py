@@ -32,9 +32,9 @@ from .card import ResultCard, card_thumbnail
 from .widget_tools import close_tree, tagged
 
 if TYPE_CHECKING:
+    from ...batches.sweep_spec import SweepSpec
     from ...batches.sweeps import Sweep
     from .run_row import RunRow
-    from .sweep_spec import SweepSpec
 
 CardMaker = Callable[["SweepGrid", int, GenerationResult, bytes], ResultCard]
 

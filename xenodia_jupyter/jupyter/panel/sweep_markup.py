@@ -13,8 +13,8 @@ from .. import markup
 from ..markup import MUTED, NOTE, SUCCESS, note_html, short
 
 if TYPE_CHECKING:
+    from ...batches.sweep_spec import SweepSpec
     from ...errors import InvalidRequestError
-    from .sweep_spec import SweepSpec
 
 
 def hint_html() -> str:

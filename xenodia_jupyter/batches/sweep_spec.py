@@ -12,10 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ...batches.sweeps import KEYWORDS, SweepPlan, plan_sweep
-from ...errors import InvalidRequestError
-from ...wire import rules
-from ..markup import short
+from ..errors import InvalidRequestError
+from ..wire import rules
+from .sweeps import KEYWORDS, SweepPlan, plan_sweep
 
 # Every cell is a gallery card of a few widget models, all saved with the
 # notebook; 48 cards stay well under the 300 KB a notebook may weigh (20 cards
@@ -132,3 +131,9 @@ def _template_fields(template: str) -> list[str]:
             "prompt", f"has a brace without its pair ({exc}); write {{{{ or }}}} for a brace of the prompt's own"
         ) from None
     return list(dict.fromkeys(name for _text, name, _spec, _conv in parsed if name is not None))
+
+
+def short(text: str, limit: int) -> str:
+    """One line of at most `limit` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
