@@ -269,3 +269,14 @@ def test_recover_after_the_urls_expired_says_nothing_more_can_be_done(emu: Emula
     assert "nothing more can be done" in str(report) and "recover()" not in str(report)
     assert "X-Amz-Signature" not in str(report)
     client.close()
+
+
+@pytest.mark.parametrize("base_url", ["127.0.0.1:8765", "localhost:8765/v1", "ftp://api.example.com"])
+def test_a_base_url_without_http_is_refused_before_anything_is_sent(base_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(xj.InvalidRequestError) as info:
+        xj.Client(api_key="k", base_url=base_url)
+    assert info.value.field == "base_url" and "nothing was sent" in str(info.value)
+    assert "billed" not in str(info.value) and "recover" not in str(info.value)
+    monkeypatch.setenv("XENODIA_BASE_URL", base_url)
+    with pytest.raises(xj.InvalidRequestError, match="http://"):
+        xj.Client(api_key="k")

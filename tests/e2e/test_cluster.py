@@ -62,7 +62,7 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def dask_client(s3_endpoint: str) -> Iterator[Any]:
     with distributed.LocalCluster(
-        n_workers=3, threads_per_worker=2, processes=True, dashboard_address=None
+        n_workers=3, threads_per_worker=2, processes=True, dashboard_address=":0"
     ) as cluster, distributed.Client(cluster) as dask:
         yield dask
 

@@ -16,6 +16,7 @@ from typing import Any, TypedDict
 
 from ..errors import InvalidRequestError
 from ..wire import rules
+from ..wire.protocol import public_url
 from ..wire.transport import DEFAULT_BASE_URL
 
 DEFAULT_TIMEOUT_S = 600.0  # a whole generation, from the call to the saved file
@@ -71,6 +72,11 @@ class ClientOptions:
         _check_output_dir(self.output_dir)
         if not isinstance(self.base_url, str) or not self.base_url:
             raise InvalidRequestError("base_url", f"must be a URL such as {DEFAULT_BASE_URL!r}, not {self.base_url!r}")
+        if not self.base_url.lower().startswith(("http://", "https://")):
+            shown = public_url(self.base_url)
+            raise InvalidRequestError(
+                "base_url", f"{shown!r} needs http:// or https:// in front (such as http://127.0.0.1:8765); nothing was sent"
+            )
         object.__setattr__(self, "base_url", self.base_url.rstrip("/"))
 
     @classmethod

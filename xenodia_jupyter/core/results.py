@@ -160,12 +160,12 @@ def render_html(results: list[GenerationResult | BaseException], size: int = THU
                 data = base64.b64encode(make_thumbnail(path, size)).decode()
                 img = f'<img src="data:image/jpeg;base64,{data}" style="max-width:{size}px;max-height:{size}px;display:block"/>'
             except OSError:
-                img = f'<div style="width:{size}px;color:#a00">missing file</div>'
+                img = f'<div style="width:{size}px;color:var(--jp-error-color1, #a00)">missing file</div>'
             caption = html.escape(result._caption()) if index == 0 else ""
             cells.append(
                 f'<figure style="margin:4px;display:inline-block;vertical-align:top">'
                 f'<a href="{_file_href(path)}" target="_blank" title="{html.escape(result.prompt, quote=True)}">{img}</a>'
-                f'<figcaption style="font-size:11px;max-width:{size}px;color:#555">'
+                f'<figcaption style="font-size:11px;max-width:{size}px;color:var(--jp-ui-font-color2, #555);overflow-wrap:anywhere">'
                 f"{html.escape(_short(result.prompt))}<br/>{caption}</figcaption></figure>"
             )
     if not cells:
@@ -177,7 +177,7 @@ def _failure_card(position: int, error: BaseException, size: int) -> str:
     side = min(size, 160)
     return (
         f'<figure class="xenodia-failed" style="margin:4px;display:inline-block;vertical-align:top;width:{side}px;'
-        f'height:{side}px;border:1px solid #c00;box-sizing:border-box;padding:6px;font-size:11px;color:#900;overflow:hidden">'
+        f'height:{side}px;border:1px solid var(--jp-error-color1, #c00);box-sizing:border-box;padding:6px;font-size:11px;color:var(--jp-error-color1, #b00);overflow:hidden">'
         f"<b>[{position}] {html.escape(type(error).__name__)}</b><br/>{html.escape(_short(str(error), 160))}</figure>"
     )
 

@@ -13,16 +13,18 @@ import html
 import time
 from typing import TYPE_CHECKING
 
+from . import markup
+
 if TYPE_CHECKING:
     from ..store.entries import JournalEntry
 
 _MARKS = {
-    "saved": ("saved", "#2a6"),
-    "fail": ("failed", "#c00"),
-    "refused": ("refused (not billed)", "#c00"),
-    "unknown": ("sent, outcome unknown: may be billed; %xenodia recover", "#a60"),
-    "sending": ("sent, outcome unknown", "#a60"),
-    "success": ("paid, not saved: %xenodia recover", "#a60"),
+    "saved": ("saved", markup.SUCCESS),
+    "fail": ("failed", markup.ERROR),
+    "refused": ("refused (not billed)", markup.ERROR),
+    "unknown": ("sent, outcome unknown: may be billed; %xenodia recover", markup.WARNING),
+    "sending": ("sent, outcome unknown", markup.WARNING),
+    "success": ("paid, not saved: %xenodia recover", markup.WARNING),
 }
 
 
@@ -84,7 +86,7 @@ def _state(e: JournalEntry) -> tuple[str, str]:
     state = getattr(e.state, "value", e.state)
     if state in _MARKS:
         return _MARKS[state]
-    return (f"running ({e.server_state or state})" if e.task_id else str(state), "#555")
+    return (f"running ({e.server_state or state})" if e.task_id else str(state), markup.NOTE)
 
 
 def _when(created_at: float) -> str:

@@ -13,20 +13,23 @@ import html
 from ..errors import describe_exception
 
 # Colours -----------------------------------------------------------------------------
+# JupyterLab's theme variables, so that light and dark themes both read; each
+# with a fallback (readable on white) for front ends that do not define them.
 
-ERROR = "#900"  # error text
-ERROR_RULE = "#c00"  # the bar left of an error
-ERROR_DETAIL = "#733"
-WARNING = "#a60"  # cancelled
-SUCCESS = "#060"
-NOTE = "#555"  # small notes
-MUTED = "#888"  # secondary text
-RULE = "#ddd"  # borders of rows and cards
-PANEL_RULE = "#ccc"  # the panel's own border
-URL_TILE = "#eef"  # the tile shown for a URL reference
-PROGRESS_TEXT = "#444"
+ERROR = "var(--jp-error-color1, #b00)"  # error text
+ERROR_RULE = "var(--jp-error-color1, #c00)"  # the bar left of an error
+ERROR_DETAIL = "var(--jp-ui-font-color1, #333)"
+WARNING = "var(--jp-warn-color1, #a60)"  # cancelled
+SUCCESS = "var(--jp-success-color1, #060)"
+NOTE = "var(--jp-ui-font-color2, #555)"  # small notes
+MUTED = "var(--jp-ui-font-color2, #666)"  # secondary text
+RULE = "var(--jp-border-color2, #ddd)"  # borders of rows and cards
+PANEL_RULE = "var(--jp-border-color1, #ccc)"  # the panel's own border
+URL_TILE = "var(--jp-layout-color2, #eef)"  # the tile shown for a URL reference
+PROGRESS_TEXT = "var(--jp-ui-font-color1, #333)"
+BRAND = "var(--jp-brand-color1, #36c)"  # running, focus
 
-STAR = "#c90"  # a starred card's border
+STAR = "var(--jp-warn-color0, #c90)"  # a starred card's border
 CHIP_PX = 64  # thumbnail of a reference chip
 CARD_PX = 128  # thumbnail of a gallery card
 CARD_WIDTH_PX = 172  # a gallery card: the thumbnail and a row of six 26 px icon buttons
@@ -220,7 +223,7 @@ def panel_style_html() -> str:
 # The magic's progress line ---------------------------------------------------------------
 
 # Coloured dots, not emoji: Debian's Chromium has no emoji font and draws empty boxes.
-_STATE_COLOURS = {"waiting": MUTED, "queuing": MUTED, "generating": "#36c", "success": SUCCESS, "fail": ERROR}
+_STATE_COLOURS = {"waiting": MUTED, "queuing": MUTED, "generating": BRAND, "success": SUCCESS, "fail": ERROR}
 
 
 def _state_dot(state: str) -> str:

@@ -113,7 +113,9 @@ def run_cell(
 def _done_html(result: GenerationResult) -> Any:
     from IPython.display import HTML
 
-    return HTML(f"<div style='font-size:12px;color:#444'>done: {len(result.paths)} image(s) saved</div>")
+    from ..markup import PROGRESS_TEXT
+
+    return HTML(f"<div style='font-size:12px;color:{PROGRESS_TEXT}'>done: {len(result.paths)} image(s) saved</div>")
 
 
 N_CONCURRENCY = 8  # -n 100 sends eight at a time, not a hundred
