@@ -10,8 +10,6 @@ import time
 from collections.abc import Callable, Coroutine, Iterable
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
-import httpx
-
 from ..batches.progress import BatchProgress, make_progress
 from ..batches.sweeps import Sweep, is_reference_axis
 from ..core.budget import Budget
@@ -24,12 +22,21 @@ from .async_client import AsyncClient
 if TYPE_CHECKING:
     from types import TracebackType
 
-    from typing_extensions import Unpack
-
-    from ..core.options import ClientOptions, ClientSettings
+    from ..core.options import ClientOptions
 
 T = TypeVar("T")
 P = ParamSpec("P")
+
+
+def same_arguments_as(target: Callable[P, Any]) -> Callable[[Callable[..., None]], Callable[Concatenate[Any, P], None]]:
+    """`Client(...)` takes exactly what `AsyncClient(...)` takes: one signature,
+    for the type checker (ParamSpec) and for `help()` (`__wrapped__`)."""
+
+    def decorate(init: Callable[..., None]) -> Callable[Concatenate[Any, P], None]:
+        init.__wrapped__ = target.__init__  # type: ignore[attr-defined]
+        return init
+
+    return decorate
 
 
 def blocking(
@@ -83,17 +90,9 @@ class Client:
     in a script and inside a running kernel (whose loop it never touches).
     """
 
-    def __init__(
-        self,
-        api_key: str | None = None,
-        base_url: str | None = None,
-        *,
-        budget_usd: float | None = None,
-        budget: Budget | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        **settings: Unpack[ClientSettings],
-    ) -> None:
-        self._async = AsyncClient(api_key, base_url, budget_usd=budget_usd, budget=budget, transport=transport, **settings)
+    @same_arguments_as(AsyncClient)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._async = AsyncClient(*args, **kwargs)
         self._portal = LoopThread(name="xenodia-client")
 
     def __repr__(self) -> str:
