@@ -18,6 +18,14 @@ $(STAMP): pyproject.toml | $(PY)
 
 install: $(STAMP)
 
+# What the demo alone needs (the package, the emulator, a kernel and nbclient):
+# a newcomer's first command stays quick; `make test` installs the rest.
+DEMO_STAMP := $(VENV)/.installed-demo
+
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e '.[emulator]' 'ipykernel>=6.29' 'nbclient>=0.10' 'nbformat>=5.10' 'nbconvert>=7.16'
+	touch $(DEMO_STAMP)
+
 # A second kernel environment with ipykernel 6.29, so that the Run All tests
 # (tests/test_run_all.py) run on both ipykernel lines.
 KERNEL6       := .venv-ipykernel6
@@ -71,7 +79,7 @@ dist: $(STAMP)
 # The quickstart notebook, executed headless against the embedded emulator
 # (no key, no network, no money).  `make demo LIVE=1` uses the real API with
 # XENODIA_API_KEY instead, and says so first.
-demo: $(STAMP)
+demo: $(DEMO_STAMP)
 	$(PY) notebooks/run_demo.py $(if $(LIVE),--live,)
 
 # Everything: the lint, the whole suite (browsers, notebooks, wheels, both

@@ -45,6 +45,7 @@ def main() -> int:
     os.environ.update(env)
 
     started = time.monotonic()
+    started_at = time.time()
     nb = nbformat.read(NOTEBOOK, as_version=4)
     try:
         NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(OUT)}}).execute()
@@ -56,8 +57,10 @@ def main() -> int:
     html, _ = HTMLExporter().from_notebook_node(nb)
     (OUT / "quickstart.html").write_text(html, encoding="utf-8")
 
-    images = sorted(
-        p for p in (OUT / "xenodia_outputs").glob("*") if p.suffix in (".png", ".jpg", ".webp") and ".thumb" not in p.name
+    images = sorted(  # this run's: a second run's folder holds the first run's images too
+        p
+        for p in (OUT / "xenodia_outputs").glob("*")
+        if p.suffix in (".png", ".jpg", ".webp") and ".thumb" not in p.name and p.stat().st_mtime >= started_at - 1
     )
     print(f"Executed {NOTEBOOK.relative_to(ROOT)} in {time.monotonic() - started:.1f} s.")
     print(f"  notebook: {(OUT / 'quickstart.ipynb').relative_to(ROOT)} ({(OUT / 'quickstart.ipynb').stat().st_size:,} bytes)")
@@ -67,8 +70,11 @@ def main() -> int:
         print(f"            {image.name}")
     if emulator is not None:
         print(f"  emulator: {stats.billed_calls} billed calls, {stats.polls} polls, {stats.downloads} downloads")
-    print("Next: open the notebooks in JupyterLab (.venv/bin/jupyter lab notebooks/) and run `%xenodia panel` "
-          "for the point-and-click panel.")
+    print("Next: your own JupyterLab against the emulator, in one shell:")
+    print("  .venv/bin/python -m xenodia_jupyter.emulator --port 8765 &")
+    print("  export XENODIA_BASE_URL=http://127.0.0.1:8765 XENODIA_API_KEY=emulator")
+    print("  .venv/bin/python -m pip install jupyterlab   # once (make test installs it too)")
+    print("  .venv/bin/jupyter lab notebooks/              # then, in a cell: %load_ext xenodia_jupyter and %xenodia panel")
     return 0
 
 

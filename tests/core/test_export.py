@@ -115,3 +115,13 @@ def test_a_failed_export_leaves_the_earlier_one_whole(
         batch.to_parquet(target, overwrite=True)
     assert target.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".part")] == []
+
+
+def test_a_failed_row_keeps_its_prompt_and_a_slice_is_still_a_result_list(batch: xj.ResultList) -> None:
+    frame = batch.to_pandas()
+    assert frame.loc[0, "prompt"] == "refused"  # the table says which prompt failed
+    first = batch[:2]
+    assert isinstance(first, xj.ResultList) and first.job == "export" and len(first) == 2
+    assert "<img" in first._repr_html_()  # thumbnails, not a plain list's repr
+    assert first.to_pandas().loc[0, "prompt"] == "refused"
+    assert isinstance(batch[1], xj.GenerationResult)

@@ -169,6 +169,7 @@ class BatchRunner:
                 shown.close()
         batch = ResultList(results)
         batch.job = job
+        batch.prompts = [r.prompt for r in requests]
         return batch
 
     async def sweep(

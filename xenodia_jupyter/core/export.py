@@ -53,11 +53,15 @@ _TYPES = {  # pyarrow type names; the Hugging Face feature of each column follow
 }
 
 
-def rows(items: Iterable[Exported | BaseException], job: str | None = None) -> Iterator[dict[str, Any]]:
-    """One row per image; a failed item keeps one row with its `error`."""
+def rows(
+    items: Iterable[Exported | BaseException], job: str | None = None, prompts: list[str] | None = None
+) -> Iterator[dict[str, Any]]:
+    """One row per image; a failed item keeps one row with its `error` (and
+    its prompt, from `prompts`, so the table says which prompt failed)."""
     for index, item in enumerate(items):
         if isinstance(item, BaseException) or not hasattr(item, "paths"):
-            yield {**dict.fromkeys(COLUMNS), "job": job, "index": index, "cached": False,
+            prompt = prompts[index] if prompts is not None and index < len(prompts) else None
+            yield {**dict.fromkeys(COLUMNS), "prompt": prompt, "job": job, "index": index, "cached": False,
                    "error": f"{type(item).__name__}: {item}"}
             continue
         for number, path in enumerate(item.paths):
@@ -79,9 +83,9 @@ ROW_GROUP_BYTES = 32 * 1024 * 1024  # image bytes held before a row group is wri
 COMPRESSION = {"image.bytes": "NONE", "image.path": "SNAPPY", **{name: "SNAPPY" for name in COLUMNS}}
 
 
-def to_pandas(items: Iterable[Exported | BaseException], job: str | None = None) -> Any:
+def to_pandas(items: Iterable[Exported | BaseException], job: str | None = None, prompts: list[str] | None = None) -> Any:
     pandas = _require("pandas")
-    return pandas.DataFrame(list(rows(items, job)), columns=list(COLUMNS))
+    return pandas.DataFrame(list(rows(items, job, prompts)), columns=list(COLUMNS))
 
 
 def to_parquet(
@@ -92,6 +96,7 @@ def to_parquet(
     rows_per_file: int | None = None,
     job: str | None = None,
     overwrite: bool = False,
+    prompts: list[str] | None = None,
 ) -> list[Path]:
     """Write the rows to one Parquet file, or to `path/part-00000.parquet`...
     shards of `rows_per_file` rows; returns the files written.
@@ -136,7 +141,7 @@ def to_parquet(
         )
 
     try:
-        for row in rows(items, job):
+        for row in rows(items, job, prompts):
             if writer is None:
                 writer, in_file = open_file(), 0
             with_image = _with_image(row, embed_images)

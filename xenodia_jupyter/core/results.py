@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, SupportsIndex, TypeVar, overload
 
 from ..images.thumbnails import THUMBNAIL_SIZE, make_thumbnail
 
@@ -196,13 +196,29 @@ class ResultList(list[Item], Generic[Item]):
     `recover()`, with the error in place of each call that failed."""
 
     job: str | None = None  # the named job these came from, if any
+    prompts: list[str] | None = None  # what each item asked for (a failed item's row keeps its prompt)
+
+    @overload
+    def __getitem__(self, index: SupportsIndex) -> Item: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> ResultList[Item]: ...
+
+    def __getitem__(self, index: SupportsIndex | slice) -> Item | ResultList[Item]:
+        """A slice is a `ResultList` too (`results[:6]` shows as a grid)."""
+        if isinstance(index, slice):
+            part: ResultList[Item] = ResultList(list.__getitem__(self, index))
+            part.job = self.job
+            part.prompts = self.prompts[index] if self.prompts is not None else None
+            return part
+        return list.__getitem__(self, index)
 
     def to_pandas(self) -> Any:
         """One row per image (prompt, parameters, path, url, size, ids, cost,
         cached, error...); a failed item keeps its row.  Needs pandas."""
         from .export import to_pandas
 
-        return to_pandas(self, job=self.job)  # type: ignore[arg-type]
+        return to_pandas(self, job=self.job, prompts=self.prompts)  # type: ignore[arg-type]
 
     def to_parquet(
         self,
@@ -220,7 +236,7 @@ class ResultList(list[Item], Generic[Item]):
 
         return to_parquet(
             self, Path(path), embed_images=embed_images, rows_per_file=rows_per_file, job=self.job,  # type: ignore[arg-type]
-            overwrite=overwrite,
+            overwrite=overwrite, prompts=self.prompts,
         )
 
     def _repr_html_(self) -> str:

@@ -121,6 +121,7 @@ async def run_on_cluster(
         await _dispatch(generator, requests, pending, executor, name, concurrency, timeout, progress, settle)
     batch = ResultList(results)
     batch.job = name
+    batch.prompts = [r.prompt for r in requests]
     return batch
 
 
