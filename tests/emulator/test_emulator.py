@@ -473,7 +473,8 @@ def test_a_live_task_rises_to_success_with_the_billing_committed(make_emu: Calla
     }
     assert final["completed_at"] >= final["created_at"]
     [item] = final["result"]["data"]
-    assert item["url"] == f"{emu.cdn_url}/files/{task_id}/0.png"
+    assert item["url"].startswith(f"{emu.cdn_url}/files/{task_id}/0.png?")  # signed, as a CDN's are
+    assert "X-Amz-Signature=" in item["url"]
     assert final["result"]["created"] == final["completed_at"]
     assert emu.stats.polls == len(seen)
 

@@ -29,6 +29,7 @@ from xenodia_jupyter.images.references import (
     reference_from_bytes,
 )
 from xenodia_jupyter.wire import rules
+from xenodia_jupyter.wire.protocol import public_url
 
 try:
     from tests.data.bad_inputs import BAD_INPUTS, BadInput, animated, encoded, png_claiming
@@ -102,7 +103,8 @@ def test_http_and_https_urls_are_sent_as_urls(url: str) -> None:
     assert (ref.kind, ref.url, ref.data, ref.mime) == ("url", url, None, "")
     assert ref.digest == hashlib.sha256(url.encode()).hexdigest()
     assert ref.filename == "cat.png"
-    assert ref.source == f"URL {url}"
+    assert ref.source == f"URL {public_url(url)}"  # what is kept: never a query string (signatures live there)
+    assert "?" not in ref.source and ref.url == url  # ... while the URL sent is the whole one
 
 
 def test_url_messages_never_show_the_password() -> None:

@@ -172,7 +172,7 @@ def test_api_errors_fail_the_cell_with_the_servers_words(kernel: KernelSession, 
     assert error["ename"] == "PaymentRequiredError"
     assert "402" in error["evalue"]
     assert len(error["traceback"]) == 1
-    assert "PaymentRequiredError" in html(failed)  # shown in the progress line too
+    assert "PaymentRequiredError" not in html(failed) and "402" not in text(failed)  # one error, one block
 
 
 def test_timeout_fails_the_cell_and_names_the_task(kernel: KernelSession, emu: Emulator) -> None:

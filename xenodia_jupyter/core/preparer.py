@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import InvalidRequestError, XenodiaError
+from ..errors import APIResponseError, InvalidRequestError, XenodiaError
 from ..images.references import PreparedReference, prepare_references, reference_from_bytes
 from ..wire import protocol, rules
 from ..wire.rules import ModelInfo
@@ -83,7 +83,11 @@ class Preparer:
                     )
                     self._model_info = ModelInfo(**protocol.parse_models(body))
                 except XenodiaError as exc:
-                    level = logging.WARNING if self._transport.has_key else logging.DEBUG
+                    # A server that cannot be reached, or refuses, says so itself when the request
+                    # is sent: a warning here would be the same news twice.  Only a server that
+                    # answers discovery with nonsense, and may still generate, is worth a warning.
+                    noisy = self._transport.has_key and isinstance(exc, APIResponseError)
+                    level = logging.WARNING if noisy else logging.DEBUG
                     log.log(level, "model discovery failed (%s); using the documented rules", exc)
                     self._model_info = rules.DEFAULT_MODEL_INFO
         return self._model_info

@@ -93,7 +93,7 @@ def run_cell(
 
         raise interrupted(job.task_ids, "%xenodia recover") from None
     except XenodiaError as exc:
-        line.show(error_box(exc))
+        line.clear()  # one error, one block: the short traceback below says it all (with %tb for more)
         if job.saved_before_failure:
             saved = _merge(job.saved_before_failure)
             if args.out and shell is not None:
