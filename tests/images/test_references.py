@@ -161,6 +161,12 @@ def test_missing_file_and_directory_are_named(tmp_path: Path) -> None:
     refused(tmp_path, "is a directory")
 
 
+def test_a_missing_relative_file_says_which_folder_was_searched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    error = refused("logo.png", "file not found: ")
+    assert f"looked in {tmp_path}" in error.message
+
+
 def test_special_files_are_refused() -> None:
     if not os.path.exists("/dev/null"):
         pytest.skip("no /dev/null")

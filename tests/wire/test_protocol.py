@@ -171,3 +171,12 @@ def test_discovery_item_and_bare_list() -> None:
     assert info.price_usd_for("4K") == pytest.approx(0.12) and info.price_usd_for("2K") == pytest.approx(0.07)
     with pytest.raises(xj.APIConnectionError):
         protocol.parse_models({"object": "list", "data": [{"id": "other"}]})
+
+
+@pytest.mark.parametrize("status", [403, 404, 405])
+def test_an_html_refusal_from_something_that_is_not_the_api_names_the_base_url(status: int) -> None:
+    page = b"<html><body><h1>404 : Not Found</h1><p>You are lost.</p></body></html>"
+    error = protocol.error_from_response(status, {}, page)
+    assert "XENODIA_BASE_URL" in str(error)
+    flat = protocol.error_from_response(status, {}, b'{"error": "not_found", "message": "unknown task"}')
+    assert "XENODIA_BASE_URL" not in str(flat)  # the API's own JSON answer: nothing to suspect

@@ -221,7 +221,8 @@ def _from_path(path: Path, shown: str, index: int) -> PreparedReference:
     try:
         info = path.stat()
     except FileNotFoundError:
-        raise InvalidRequestError(_FIELD, f"references[{index}]: file not found: {shown}") from None
+        where = "" if path.is_absolute() else f" (looked in {Path.cwd()}: a kernel runs in its notebook's folder)"
+        raise InvalidRequestError(_FIELD, f"references[{index}]: file not found: {shown}{where}") from None
     except OSError as exc:
         raise InvalidRequestError(_FIELD, f"{label} cannot be read ({exc.strerror or exc})") from None
     if path.is_dir():

@@ -296,6 +296,9 @@ def error_from_response(
         message = _html_text(text) if "<" in text[:200] else text[:200]
     if not message:
         message = _default_message(status_code)
+    if status_code in (403, 404, 405) and not isinstance(body, Mapping):
+        # Not the API's JSON: most likely another server at that address (JupyterLab's own port, say).
+        message += " (this answer is not the API's: check that XENODIA_BASE_URL points at the API)"
     request_id = request_id or headers.get("x-request-id")
     kwargs: dict[str, Any] = {
         "status_code": status_code,
