@@ -125,8 +125,18 @@ def default_client() -> Client:
         if _default is None or _default[0] != env:
             if _default is not None:
                 _default[1].close()
-            _default = (env, Client())
+            _default = (env, Client(budget=_kernel_budget()))
         return _default[1]
+
+
+def _kernel_budget() -> Budget | None:
+    """In a kernel, the module-level functions spend from the kernel's one budget
+    (shared with the magic and the panel: one "spent this session")."""
+    if not _progress._in_kernel():
+        return None
+    from .jupyter.engine import session_budget
+
+    return session_budget()
 
 
 def generate(

@@ -386,3 +386,14 @@ def test_a_sweep_from_the_magic(kernel: KernelSession, emu: Emulator) -> None:
     posts = emu.stats.generate_posts
     dry = kernel.run("%%xenodia --dry-run --sweep animal=fox,owl -a 1:1,16:9\nA {animal}")
     assert "$0.28" in text(dry) and emu.stats.generate_posts == posts
+
+
+def test_one_spend_per_kernel_whichever_way_it_was_spent(kernel: KernelSession, emu: Emulator) -> None:
+    """xj.generate in a cell and %%xenodia draw on the same session budget, so
+    the panel's "spent this session" counts both."""
+    kernel.run("import xenodia_jupyter as xj\nfrom xenodia_jupyter.jupyter.engine import session_budget\n"
+               "before = session_budget().spent_usd")
+    kernel.run("_r = xj.generate('spent from Python')")
+    kernel.run("%%xenodia -o _m\nspent from the magic")
+    assert kernel.value("round(session_budget().spent_usd - before, 2)") == 0.14
+    assert kernel.value("xj.default_client().budget is session_budget()") is True

@@ -79,6 +79,13 @@ def kernel_client(*, output_dir: str | None = None) -> AsyncClient:
     return client
 
 
+def session_budget() -> Budget:
+    """The kernel's one spend: the magic, the panel and `xj.generate` all count in it."""
+    from .settings import kernel_settings
+
+    return _kernel_budget(kernel_settings())
+
+
 def _kernel_budget(settings: Any) -> Budget:
     global _budget
     if _budget is None:
