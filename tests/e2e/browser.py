@@ -92,16 +92,21 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_jupyter(app: str, root: Path, home: Path, env: dict[str, str], timeout: float = 120) -> JupyterServer:
-    """Start `app` ("lab" or "notebook") on 127.0.0.1 and wait until it answers."""
+def start_jupyter(
+    app: str, root: Path, home: Path, env: dict[str, str], timeout: float = 120, theme: str | None = None
+) -> JupyterServer:
+    """Start `app` ("lab" or "notebook") on 127.0.0.1 and wait until it answers;
+    `theme` ("JupyterLab Dark") is set in the user settings."""
     settings = home / "settings"
-    wanted = {
+    wanted: dict[str, dict[str, Any]] = {
         "@jupyter-widgets/jupyterlab-manager/plugin": {"saveState": True},
         # Every cell in the DOM (no windowing), so that a test can read every prompt.
         "@jupyterlab/notebook-extension/tracker": {"autoStartDefaultKernel": True, "windowingMode": "none"},
     }
     if app == "lab":  # Notebook 7 has no such plugin (a settings file for it breaks its page)
         wanted["@jupyterlab/apputils-extension/notification"] = {"fetchNews": "false", "checkForUpdates": False}
+    if theme is not None:
+        wanted["@jupyterlab/apputils-extension/themes"] = {"theme": theme}
     for plugin, values in wanted.items():
         path = settings / f"{plugin}.jupyterlab-settings"
         path.parent.mkdir(parents=True, exist_ok=True)

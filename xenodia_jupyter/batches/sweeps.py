@@ -136,7 +136,7 @@ class Sweep:
     def _cell_html(self, wanted: dict[str, Any]) -> str:
         index = next(i for i, cell in enumerate(self.plan.cells) if all(_same(cell[k], v) for k, v in wanted.items()))
         if index >= len(self.results):  # a dry run: the prompt stands in for the picture
-            return f"<div style='width:128px;font-size:11px;color:var(--jp-ui-font-color2, #555)'>{html.escape(self.plan.prompts[index])}</div>"
+            return f"<div style='width:128px;font-size:11px;color:var(--jp-ui-font-color1, #333)'>{html.escape(self.plan.prompts[index])}</div>"
         return render_html([self.results[index]], size=128)
 
 

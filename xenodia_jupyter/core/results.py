@@ -165,7 +165,7 @@ def render_html(results: list[GenerationResult | BaseException], size: int = THU
             cells.append(
                 f'<figure style="margin:4px;display:inline-block;vertical-align:top">'
                 f'<a href="{_file_href(path)}" target="_blank" title="{html.escape(result.prompt, quote=True)}">{img}</a>'
-                f'<figcaption style="font-size:11px;max-width:{size}px;color:var(--jp-ui-font-color2, #555);overflow-wrap:anywhere">'
+                f'<figcaption style="font-size:11px;max-width:{size}px;color:var(--jp-ui-font-color1, #333);overflow-wrap:anywhere">'
                 f"{html.escape(_short(result.prompt))}<br/>{caption}</figcaption></figure>"
             )
     if not cells:

@@ -15,14 +15,23 @@ from ..errors import describe_exception
 # Colours -----------------------------------------------------------------------------
 # JupyterLab's theme variables, so that light and dark themes both read; each
 # with a fallback (readable on white) for front ends that do not define them.
+# A theme's error, warning and success colours are made for marks, not text (its
+# orange on white reads at 3.8:1): text in those colours is mixed with the theme's
+# strongest text colour, darker on a light theme and lighter on a dark one, so it
+# reads at 4.5:1 or more in both (tests/e2e/test_themes_browser.py measures it).
 
-ERROR = "var(--jp-error-color1, #b00)"  # error text
+
+def _text(colour: str, share: int = 55) -> str:
+    return f"color-mix(in srgb, {colour} {share}%, var(--jp-ui-font-color0, #000))"
+
+
+ERROR = _text("var(--jp-error-color1, #d32f2f)")  # error text
 ERROR_RULE = "var(--jp-error-color1, #c00)"  # the bar left of an error
 ERROR_DETAIL = "var(--jp-ui-font-color1, #333)"
-WARNING = "var(--jp-warn-color1, #a60)"  # cancelled
-SUCCESS = "var(--jp-success-color1, #060)"
-NOTE = "var(--jp-ui-font-color2, #555)"  # small notes
-MUTED = "var(--jp-ui-font-color2, #666)"  # secondary text
+WARNING = _text("var(--jp-warn-color1, #f57c00)")  # cancelled, may be billed
+SUCCESS = _text("var(--jp-success-color1, #388e3c)")
+NOTE = "color-mix(in srgb, var(--jp-ui-font-color0, #000) 65%, var(--jp-layout-color0, #fff))"  # small notes
+MUTED = NOTE  # secondary text
 RULE = "var(--jp-border-color2, #ddd)"  # borders of rows and cards
 PANEL_RULE = "var(--jp-border-color1, #ccc)"  # the panel's own border
 URL_TILE = "var(--jp-layout-color2, #eef)"  # the tile shown for a URL reference
