@@ -125,3 +125,11 @@ def test_a_failed_row_keeps_its_prompt_and_a_slice_is_still_a_result_list(batch:
     assert "<img" in first._repr_html_()  # thumbnails, not a plain list's repr
     assert first.to_pandas().loc[0, "prompt"] == "refused"
     assert isinstance(batch[1], xj.GenerationResult)
+
+
+def test_captions_keep_each_fact_whole_and_show_the_full_text_on_hover(emu: Emulator, client: xj.Client) -> None:
+    result = client.generate("a caption that must fit")
+    html_text = result._repr_html_()
+    assert f'title="1024x1024 · {result.task_id} · $0.07"' in html_text  # all of it, on hover
+    assert '<span style="white-space:nowrap">1024x1024</span>' in html_text  # never split from its neighbours
+    assert f">{result.task_id}<" not in html_text and f">{result.task_id[:17]}…<" in html_text  # shortened on screen

@@ -161,7 +161,7 @@ def render_html(results: list[GenerationResult | BaseException], size: int = THU
                 img = f'<img src="data:image/jpeg;base64,{data}" style="max-width:{size}px;max-height:{size}px;display:block"/>'
             except OSError:
                 img = f'<div style="width:{size}px;color:var(--jp-error-color1, #a00)">missing file</div>'
-            caption = html.escape(result._caption()) if index == 0 else ""
+            caption = _caption_html(result._caption()) if index == 0 else ""
             cells.append(
                 f'<figure style="margin:4px;display:inline-block;vertical-align:top">'
                 f'<a href="{_file_href(path)}" target="_blank" title="{html.escape(result.prompt, quote=True)}">{img}</a>'
@@ -171,6 +171,13 @@ def render_html(results: list[GenerationResult | BaseException], size: int = THU
     if not cells:
         return "<em>no images</em>"
     return '<div class="xenodia-result" style="display:flex;flex-wrap:wrap">' + "".join(cells) + "</div>"
+
+
+def _caption_html(caption: str) -> str:
+    """The facts under a thumbnail: each kept whole (no "1024x1024 ·" left on one
+    line and its task id on the next), a long one shortened, all on hover."""
+    parts = [f'<span style="white-space:nowrap">{html.escape(_short(part, 18))}</span>' for part in caption.split(" · ")]
+    return f'<span title="{html.escape(caption, quote=True)}">' + " · ".join(parts) + "</span>"
 
 
 def _failure_card(position: int, error: BaseException, size: int) -> str:
