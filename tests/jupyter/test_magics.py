@@ -397,3 +397,18 @@ def test_one_spend_per_kernel_whichever_way_it_was_spent(kernel: KernelSession, 
     kernel.run("%%xenodia -o _m\nspent from the magic")
     assert kernel.value("round(session_budget().spent_usd - before, 2)") == 0.14
     assert kernel.value("xj.default_client().budget is session_budget()") is True
+
+
+def test_a_saved_notebook_reads_well_without_a_kernel(kernel: KernelSession, emu: Emulator) -> None:
+    """A reopened notebook (or GitHub, nbviewer, an HTML export) shows words,
+    not `HBox(children=(IntProgress(...` or `<xenodia Panel: ...>`."""
+    batch = kernel.run("import xenodia_jupyter as xj\n_b = xj.generate_many(['saved one', 'saved two'], progress=True)")
+    shown = [o for o in batch.outputs if o.output_type == "display_data"]
+    assert shown, batch.outputs
+    plain = shown[-1].data["text/plain"]
+    assert plain.startswith("xenodia batch: 2/2") and "HBox" not in plain, plain
+    assert "xenodia-batch-saved" in shown[-1].data["text/html"]
+    panel = kernel.run("xj.panel()")
+    [out] = [o for o in panel.outputs if o.output_type == "execute_result"]
+    assert out.data["text/plain"] == "The Xenodia panel: run this cell to open it."
+    assert "application/vnd.jupyter.widget-view+json" in out.data  # the live widget, where there is a kernel

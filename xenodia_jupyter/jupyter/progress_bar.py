@@ -18,8 +18,17 @@ class WidgetProgress(BatchProgress):
         self.label = widgets.HTML()
         self.box = widgets.HBox([self.bar, self.label])
         self.box.add_class("xenodia-batch-progress")
-        display(self.box)
+        self._handle = display(self._bundle(), raw=True, display_id=True)
         self.show()
+
+    def _bundle(self) -> dict[str, object]:
+        """The widget, with the counts in words beside it: what a saved notebook
+        shows without a kernel (not "HBox(children=(IntProgress(...")."""
+        bundle = dict(self.box._repr_mimebundle_() or {})
+        words = f"xenodia batch: {self.line()}"
+        bundle["text/plain"] = words
+        bundle["text/html"] = f"<div class='xenodia-batch-saved' style='font-family:monospace;font-size:12px'>{html.escape(words)}</div>"
+        return bundle
 
     def show(self) -> None:
         self.bar.value = self.done + self.failed
@@ -28,6 +37,8 @@ class WidgetProgress(BatchProgress):
     def close(self) -> None:
         self.show()
         self.bar.bar_style = "danger" if self.failed else "success"
+        if self._handle is not None:  # the final counts, for the saved notebook
+            self._handle.update(self._bundle(), raw=True)
 
     def discard(self) -> None:
         for widget in (self.bar, self.label, self.box):

@@ -30,6 +30,7 @@ Outside a kernel (tests, scripts) give the panel what IPython would:
 
 from __future__ import annotations
 
+import html
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -316,6 +317,17 @@ class Panel(widgets.VBox):
     def __repr__(self) -> str:
         sweeps = f", {len(self.sweeps)} sweep(s)" if self.sweeps else ""
         return f"<xenodia Panel: {len(self.results)} result(s){sweeps}, {self.runs.running} running>"
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """What a saved notebook shows without a kernel (GitHub, nbviewer, an HTML
+        export, a front end without widgets): a sentence, not the widget's repr."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if isinstance(bundle, dict):
+            done = f" It made {len(self.results)} image(s) in that session." if self.results else ""
+            words = f"The Xenodia panel: run this cell to open it.{done}"
+            bundle["text/plain"] = words
+            bundle["text/html"] = f"<div class='xenodia-panel-saved'><i>{html.escape(words)}</i></div>"
+        return bundle
 
 
 def _make_client(client: AsyncClient | None, output_dir: str | None, budget_usd: float | None) -> tuple[AsyncClient, bool]:
