@@ -1017,3 +1017,15 @@ def test_the_cli_serves_until_terminated(tmp_path: Path) -> None:
         out, err = process.communicate(timeout=20)
     assert process.returncode == 0, err
     assert f"http://127.0.0.1:{port}" in out and "CDN URL:  http://127.0.0.1:" in out
+
+
+def test_a_failed_task_can_say_what_a_test_asks_it_to(make_emulator) -> None:  # type: ignore[no-untyped-def]
+    import xenodia_jupyter as xj
+
+    emu = make_emulator()
+    emu.next_task("fail", error={"code": "content_policy", "message": "the prompt was refused by policy"})
+    with xj.Client(api_key=emu.api_key, base_url=emu.base_url) as client, pytest.raises(xj.GenerationFailedError) as info:
+        client.generate("something refused")
+    assert "the prompt was refused by policy" in str(info.value) and info.value.error["code"] == "content_policy"
+    with pytest.raises(ValueError, match="goes with outcome 'fail'"):
+        emu.next_task("success", error={"message": "x"})

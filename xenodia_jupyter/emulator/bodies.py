@@ -150,5 +150,5 @@ def envelope(state: EmulatorState, task: EmulatedTask, elapsed: float) -> dict[s
         if phase.state == "success":
             body["result"] = {"created": completed, "data": [{"url": result_url(state, task)}]}
         else:
-            body["error"] = {"code": "generation_failed", "message": "upstream model error (emulated)"}
+            body["error"] = task.error or {"code": "generation_failed", "message": "upstream model error (emulated)"}
     return body

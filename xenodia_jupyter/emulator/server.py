@@ -128,9 +128,11 @@ class Emulator:
         `state.random_faults` counts the requests spoiled."""
         self.state.inject_randomly(rate, [(route, Fault(kind, **options)) for route, kind, options in faults], seed)
 
-    def next_task(self, outcome: str, count: int = 1) -> None:
-        """The next `count` tasks end in `outcome`: success, fail, stuck or unknown_state."""
-        self.state.next_task(outcome, count)
+    def next_task(self, outcome: str, count: int = 1, *, error: dict[str, Any] | None = None) -> None:
+        """The next `count` tasks end in `outcome`: success, fail, stuck or unknown_state.
+        `error` is what a failed task says: `next_task("fail", error={"code":
+        "content_policy", "message": "the prompt was refused"})`."""
+        self.state.next_task(outcome, count, error=error)
 
     def reset(self) -> None:
         self.state.reset()

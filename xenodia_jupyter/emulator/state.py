@@ -119,6 +119,7 @@ class EmulatedTask:
     snapshot: dict[str, Any]
     references: list[bytes] = field(default_factory=list, repr=False)
     render: asyncio.Future[bytes] | None = field(default=None, repr=False)
+    error: dict[str, Any] | None = None  # what a "fail" task says (default: a generic upstream error)
 
     def elapsed(self, now: float | None = None) -> float:
         return (time.monotonic() if now is None else now) - self.created_mono
@@ -182,6 +183,7 @@ class EmulatorState:
         self._chaos: tuple[float, list[tuple[str, Fault]], Any] | None = None
         self.random_faults = 0  # how many requests inject_randomly() spoiled
         self._outcomes: deque[str] = deque()
+        self._errors: deque[dict[str, Any] | None] = deque()  # a queued failure's own error body
         self._serial = 0
         self._expired_upto = 0  # results of tasks with serial <= this answer 404
         self._rendered: OrderedDict[str, None] = OrderedDict()  # rendered tasks, oldest first
@@ -228,6 +230,7 @@ class EmulatorState:
         now = time.monotonic()
         with self._lock:
             outcome = self._outcomes.popleft() if self._outcomes else "success"
+            error = self._errors.popleft() if self._errors else None
             self._serial += 1
             serial = self._serial
             self.stats.billed_calls += 1
@@ -237,6 +240,7 @@ class EmulatorState:
             request_id=new_request_id(),
             serial=serial,
             outcome=outcome,
+            error=error,
             latency=self.latency,
             created_mono=now,
             created_unix=time.time(),
@@ -354,11 +358,14 @@ class EmulatorState:
                 queue.popleft()
             return fault
 
-    def next_task(self, outcome: str, count: int = 1) -> None:
+    def next_task(self, outcome: str, count: int = 1, *, error: dict[str, Any] | None = None) -> None:
         if outcome not in OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
+        if error is not None and outcome != "fail":
+            raise ValueError("error= goes with outcome 'fail'")
         with self._lock:
             self._outcomes.extend([outcome] * count)
+            self._errors.extend([error] * count)
 
     def reset(self) -> None:
         """Forget faults, queued outcomes, counters, recorded requests and the last generation.
@@ -373,6 +380,7 @@ class EmulatorState:
             self._chaos = None
             self.random_faults = 0
             self._outcomes.clear()
+            self._errors.clear()
             self.stats.clear()
             self.requests.clear()
             self.last_generation = None
