@@ -178,6 +178,14 @@ def test_1_1_removes_4K_and_keeps_the_nearest_resolution(panel: Panel) -> None:
     assert "4K" in panel.choices.rule_note.value
 
 
+def test_the_rule_is_a_tooltip_until_it_changes_a_choice(panel: Panel) -> None:
+    """At 1:1 and 1K nothing was taken from the user: no note that reads like an
+    error, the reason waits on the Resolution dropdown's tooltip."""
+    assert (panel.aspect_ratio.value, panel.resolution.value) == ("1:1", "1K")
+    assert panel.choices.rule_note.value == ""
+    assert "1:1 cannot be combined with 4K" in panel.resolution.tooltip
+
+
 def test_the_settings_give_the_defaults(make_panel: Callable[..., Panel], tmp_path: Path) -> None:
     settings = XenodiaSettings(aspect_ratio="auto", resolution="4K", timeout=42.0)
     panel = make_panel(settings=settings)

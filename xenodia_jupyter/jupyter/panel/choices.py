@@ -100,20 +100,24 @@ class Choices(widgets.HBox):
         """Offer only the resolutions the aspect ratio allows, and say why."""
         aspect = self.aspect_ratio.value
         allowed = rules.allowed_resolutions(aspect, self.info.resolutions)
-        current = self.resolution.value
+        current = wanted = self.resolution.value
         if current not in allowed:  # the nearest allowed one, in the full order
             order = list(self.info.resolutions)
             position = order.index(current) if current in order else 0
             current = min(allowed, key=lambda r: abs(order.index(r) - position)) if allowed else None
         self._set_options(self.resolution, allowed)
         self.resolution.value = current
-        self.rule_note.value = _rule_note(aspect, allowed, [r for r in self.info.resolutions if r not in allowed])
+        reason = _rule_reason(aspect, allowed, [r for r in self.info.resolutions if r not in allowed])
+        # Why a choice is missing is on the dropdown (its tooltip); said aloud only when
+        # the rule has just changed what the user had picked, so it never reads like an error.
+        self.resolution.tooltip = reason or None
+        self.rule_note.value = note_html(f"{reason}: {wanted} became {current}") if reason and wanted != current else ""
         self._changed()
 
 
-def _rule_note(aspect: str, allowed: tuple[str, ...], ruled_out: list[str]) -> str:
+def _rule_reason(aspect: str, allowed: tuple[str, ...], ruled_out: list[str]) -> str:
     if not ruled_out:
         return ""
     if aspect == "auto":
-        return note_html(f"“auto” allows only {', '.join(allowed)}, so {', '.join(ruled_out)} cannot be chosen")
-    return note_html(f"{aspect} cannot be combined with {', '.join(ruled_out)}")
+        return f"“auto” allows only {', '.join(allowed)}, so {', '.join(ruled_out)} cannot be chosen"
+    return f"{aspect} cannot be combined with {', '.join(ruled_out)}"
