@@ -3,6 +3,7 @@ the first thing to paste into a bug report.  Never prints the API key.
 
     python -m xenodia_jupyter                  # version, folders, key set?, base URL, extras
     python -m xenodia_jupyter quickstart [DIR] # copy the quickstart notebook (no outputs) into DIR
+    python -m xenodia_jupyter check-live [--yes]  # where the real API differs from the contract
 """
 
 from __future__ import annotations
@@ -106,7 +107,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command")
     quick = commands.add_parser("quickstart", help="copy the quickstart notebook into a folder")
     quick.add_argument("directory", nargs="?", default=".", type=Path, help="where to put it (default: here)")
+    live = commands.add_parser(
+        "check-live", help="compare the real API's answers with the contract (discovery free; --yes spends $0.07)"
+    )
+    live.add_argument("--yes", action="store_true", help="also make one 1K generation with a small reference ($0.07)")
     args = parser.parse_args(argv)
+    if args.command == "check-live":
+        return _check_live(spend=args.yes)
     if args.command == "quickstart":
         try:
             target = copy_quickstart(args.directory)
@@ -117,6 +124,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f'which needs {install_command("emulator")})')
         return 0
     print(report())
+    return 0
+
+
+def _check_live(*, spend: bool) -> int:
+    from .client.live_check import PRICE_USD, check_live
+    from .wire.transport import DEFAULT_BASE_URL
+
+    key = os.environ.get("XENODIA_API_KEY") or ""
+    base_url = (os.environ.get("XENODIA_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    if spend and not key:
+        print("check-live --yes needs XENODIA_API_KEY", file=sys.stderr)
+        return 2
+    print(f"This calls model discovery (free){f' and one 1K generation: ${PRICE_USD:.2f}' if spend else ''}.")
+    for line in check_live(base_url, key, spend=spend):
+        print(line)
     return 0
 
 
