@@ -278,8 +278,26 @@ def _curate(page: Any, panel: Any, app: str, expect: Any) -> None:
     page.locator(".xenodia-filter button", has_text="all").first.click()
     expect(page.locator(".xenodia-card:visible")).to_have_count(2)
 
+    first_card = cards.first.bounding_box()
     page.locator(".xenodia-card .xenodia-thumb img").first.click()  # the newest
     caption = page.locator(".xenodia-lightbox-caption")
+    expect(caption).to_contain_text("1 of 2")
+    # An overlay over the panel: the gallery stays where it was, under it.
+    assert cards.first.bounding_box() == first_card
+    box, whole = page.locator(".xenodia-lightbox").bounding_box(), panel.bounding_box()
+    assert abs(box["y"] - whole["y"]) <= 2 and abs(box["height"] - whole["height"]) <= 4, (box, whole)  # inside the border
+    page.keyboard.press("ArrowRight")
+    expect(caption).to_contain_text("2 of 2")
+    page.keyboard.press("ArrowLeft")
+    expect(caption).to_contain_text("1 of 2")
+    page.keyboard.press("Escape")
+    expect(page.locator(".xenodia-lightbox")).to_be_hidden()
+    page.locator(".xenodia-card .xenodia-thumb img").first.click()
+    expect(caption).to_contain_text("1 of 2")
+    box = page.locator(".xenodia-lightbox").bounding_box()  # where it is now (the page may have scrolled)
+    page.mouse.click(box["x"] + 4, box["y"] + 4)  # the backdrop (its padding), outside the picture and words
+    expect(page.locator(".xenodia-lightbox")).to_be_hidden()
+    page.locator(".xenodia-card .xenodia-thumb img").first.click()
     expect(caption).to_contain_text("A second lighthouse")
     expect(caption).to_contain_text("1 of 2")
     expect(caption).to_contain_text("task id")

@@ -925,3 +925,18 @@ def test_the_running_count_drops_when_a_job_ends(kernel: KernelSession, kernel_e
     # Read at once: the count is redrawn when the job has ended, not on a later event.
     assert ask(kernel, "sum(j.running for j in p.jobs), 'running' in p.price.value") == (0, False)
     assert ask(kernel, "len(p.results)") == (1 if ending == "success" else 0)
+
+
+def test_the_lightbox_keys_step_and_close(panel: Panel, emu: Emulator) -> None:
+    generated(panel, "one")
+    generated(panel, "two", count=2)
+    box = panel.results_view.lightbox
+    panel.results_view.open_lightbox(panel.cards[0])
+    start = box.index
+    box._key(None, {"action": "next"}, [])
+    assert box.index == (start + 1) % 2
+    box._key(None, {"action": "previous"}, [])
+    assert box.index == start
+    box._key(None, {"action": "close"}, [])
+    assert box.index == -1 and box.picture.value == b""
+    box._key(None, "not a dict", [])  # anything else is ignored

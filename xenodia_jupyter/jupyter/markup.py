@@ -221,6 +221,13 @@ PANEL_CSS = f"""
 .xenodia-panel .xenodia-ref-remove i {{ margin: 0 !important; }}
 .xenodia-panel .xenodia-face {{ display: flex; flex-direction: column; align-items: center; }}
 .xenodia-panel .xenodia-thumb img {{ cursor: zoom-in; }}
+.xenodia-panel {{ position: relative; }}
+.xenodia-panel .xenodia-lightbox {{ position: absolute; inset: 0; z-index: 10; overflow: auto;
+  background: color-mix(in srgb, var(--jp-layout-color0, #fff) 88%, transparent); }}
+.xenodia-panel .xenodia-lightbox > * {{ background: var(--jp-layout-color0, #fff); padding: 6px;
+  border: 1px solid {RULE}; width: 100%; max-width: 1100px; margin: 0 auto; box-sizing: border-box; flex: 0 0 auto; }}
+.xenodia-panel .xenodia-lightbox > .xenodia-lightbox-image {{ flex: 1 1 0; min-height: 0; max-height: none;
+  height: 100%; object-fit: contain; border-top: none; }}
 .xenodia-panel .xenodia-lightbox-image {{ max-width: 100%; max-height: 60vh; width: auto; height: auto;
   align-self: center; }}
 .xenodia-panel .xenodia-compare img {{ width: 100%; height: {COMPARE_PX}px; object-fit: contain; }}

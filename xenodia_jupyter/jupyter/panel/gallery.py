@@ -104,7 +104,6 @@ class Gallery(widgets.VBox):
                 ],
                 **row,
             ),
-            self.lightbox,
             self.compare,
             self.sweep_box,
             self.grid,

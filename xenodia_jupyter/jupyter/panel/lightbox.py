@@ -1,4 +1,5 @@
-"""The panel's lightbox: one result large, inside the panel.
+"""The panel's lightbox: one result large, as an overlay over the panel (Esc
+or a click outside closes it, ← and → step through the results).
 
     lightbox.show_card(cards, index) # show cards[index]; ‹ and › go through `cards`
     lightbox.close_view()            # hide it and drop the picture from widget state
@@ -15,21 +16,30 @@ import datetime
 from collections.abc import Sequence
 from typing import Any
 
+import anywidget
 import ipywidgets as widgets
+import traitlets
 
 from ...images.thumbnails import jpeg_thumbnail
 from .. import markup
 from ..markup import PREVIEW_PX, error_html
 from .background import Spawn
 from .card import ResultCard
-from .widget_tools import button, show, tagged
+from .widget_tools import button, show, static_text, tagged
+
+
+class LightboxKeys(anywidget.AnyWidget):
+    """Esc, ← and → while the lightbox is open, and a click on its backdrop,
+    sent to the kernel as `{"action": "close" | "previous" | "next"}`."""
+
+    _esm = traitlets.Unicode(static_text("lightbox_keys.js")).tag(sync=True)
 
 
 class Lightbox(widgets.VBox):
     """Hidden until `open`; `start(coro)` runs a coroutine in the background."""
 
     def __init__(self, start: Spawn) -> None:
-        super().__init__(layout=widgets.Layout(display="none", border=f"1px solid {markup.RULE}", padding="6px"))
+        super().__init__(layout=widgets.Layout(display="none", padding="12px"))  # the backdrop (CSS: markup)
         self.add_class("xenodia-lightbox")
         self._start = start
         self._cards: Sequence[ResultCard] = ()
@@ -47,13 +57,22 @@ class Lightbox(widgets.VBox):
             "xenodia-lightbox-image",
         )
         self.text = tagged(widgets.HTML(layout=widgets.Layout(flex="1 1 auto")), "xenodia-lightbox-caption")
+        self.key_listener = LightboxKeys()
+        self.key_listener.on_msg(self._key)
         self.children = [  # the words first: a tall picture never pushes them out of sight
             widgets.HBox(
-                [self.text, self.previous_button, self.next_button, self.close_button],
+                [self.text, self.previous_button, self.next_button, self.close_button, self.key_listener],
                 layout=widgets.Layout(align_items="flex-start"),
             ),
             self.picture,
         ]
+
+    def _key(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        action = content.get("action") if isinstance(content, dict) else None
+        if action == "close":
+            self.close_view()
+        elif action in ("previous", "next"):
+            self.step(-1 if action == "previous" else 1)
 
     @property
     def card(self) -> ResultCard | None:

@@ -172,6 +172,7 @@ class Panel(widgets.VBox):
             self.message,
             self.jobs.box,
             self.results_view,
+            self.results_view.lightbox,  # an overlay over the whole panel (CSS), so a child of the panel itself
         ]
 
     # Choices and the price -----------------------------------------------------------------
