@@ -76,9 +76,10 @@ def run_cell(
                     raise
                 return
             result.preview_size = magics.preview_size
+            # The preview first, then the name: code that sees `-o`'s name bound sees the preview drawn.
+            line.show(result if not args.no_display else _done_html(result))
             if args.out and shell is not None:
                 shell.user_ns[args.out] = result
-            line.show(result if not args.no_display else _done_html(result))
 
         spawn(background())
         return None
