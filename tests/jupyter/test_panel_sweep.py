@@ -370,3 +370,19 @@ def test_in_a_kernel_the_sweep_is_an_object_for_later_cells_and_the_key_stays_ou
         cell = kernel.run("p.last_sweep")
         page = "".join(o.get("data", {}).get("text/html", "") for o in cell.outputs)
         assert "<th>" in page and "origami" in page  # the Sweep's own labelled grid in a later cell
+
+
+def test_the_always_included_column_is_marked_as_in_not_as_unavailable(panel: Panel) -> None:
+    panel.sweep_toggle.value = True
+    panel.aspect_ratio.value = "16:9"
+    main = panel.sweep_form.columns["16:9"]
+    assert main.disabled and main.value and "xenodia-always" in main._dom_classes
+    panel.aspect_ratio.value = "4:3"
+    assert "xenodia-always" not in main._dom_classes and "xenodia-always" in panel.sweep_form.columns["4:3"]._dom_classes
+
+
+def test_a_failed_cell_shows_its_whole_error_on_hover() -> None:
+    from xenodia_jupyter.jupyter.panel.sweep_markup import failed_html
+
+    error = xj.UpstreamError("The generation failed on the server after a long time of trying hard", status_code=502)
+    assert "title='UpstreamError: 502: The generation failed on the server after a long time of trying hard'" in failed_html(error)

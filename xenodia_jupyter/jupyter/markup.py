@@ -217,6 +217,7 @@ PANEL_CSS = f"""
 .xenodia-panel .xenodia-card button {{ padding: 0; }}
 .xenodia-panel .xenodia-actions {{ display: flex; justify-content: center; gap: 2px; margin-top: 2px; }}
 .xenodia-panel .xenodia-actions button {{ width: 26px; min-width: 26px; margin: 0; }}
+.xenodia-panel .xenodia-always:disabled, .xenodia-panel .xenodia-always.mod-active:disabled {{ opacity: 1; cursor: default; }}
 .xenodia-panel .xenodia-ref-remove {{ padding: 0; min-width: 26px; text-overflow: clip; }}
 .xenodia-panel .xenodia-ref-remove i {{ margin: 0 !important; }}
 .xenodia-panel .xenodia-face {{ display: flex; flex-direction: column; align-items: center; }}

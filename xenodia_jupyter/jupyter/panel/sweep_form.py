@@ -106,8 +106,11 @@ class SweepForm(widgets.VBox):
             for aspect, column in self.columns.items():
                 problem = rules.combination_problem(aspect, resolution)
                 if aspect == main:
+                    # Always in, so not a choice; but not greyed out as if unavailable: it is in.
                     column.value, column.disabled, column.tooltip = True, True, "The panel's aspect ratio: always a column"
+                    column.add_class("xenodia-always")
                 else:
+                    column.remove_class("xenodia-always")
                     if aspect == self._main or problem:
                         column.value = False  # the old main one, or one the resolution rules out
                     column.disabled = bool(problem)

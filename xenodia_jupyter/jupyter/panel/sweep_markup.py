@@ -75,7 +75,7 @@ def column_html(aspect: str) -> str:
 def row_html(value: str) -> str:
     return (
         f"<div class='xenodia-sweep-row-label' title='{html.escape(value, quote=True)}' style='font-size:12px;"
-        f"text-align:right;max-width:140px;overflow-wrap:anywhere'><b>{html.escape(short(value, 60))}</b></div>"
+        f"text-align:right;max-width:140px;overflow-wrap:break-word;hyphens:auto'><b>{html.escape(short(value, 60))}</b></div>"
     )
 
 
@@ -88,4 +88,6 @@ def pending_html(prompt: str, state: str) -> str:
 
 
 def failed_html(error: BaseException) -> str:
-    return f"<div class='xenodia-sweep-failed'>{markup.error_html(error)}</div>"
+    """A failed cell: the error in its box, and all of it on hover (the cell is narrow)."""
+    whole = f"{type(error).__name__}: {error}"
+    return f"<div class='xenodia-sweep-failed' title='{html.escape(whole, quote=True)}'>{markup.error_html(error)}</div>"
