@@ -1,5 +1,5 @@
-"""Light and dark, as a person sees them: JupyterLab 4 in its Light and Dark
-themes, in Debian's Chromium, with every kind of output we draw on screen at
+"""Light and dark, as a person sees them: JupyterLab 4 and Notebook 7 in the
+Light and Dark themes, in Debian's Chromium, with every kind of output we draw on screen at
 once (a result preview, a sweep grid, the history table, a background job's
 progress line and its error box, the panel).  Every text we draw must read at
 a contrast of at least 4.5:1 against what is behind it, computed from the
@@ -93,8 +93,12 @@ def _notebook(stuck_url: str) -> nbformat.NotebookNode:
     return notebook
 
 
-@pytest.fixture(params=list(THEMES), ids=list(THEMES))
+CASES = [(app, theme) for app in ("lab", "notebook") for theme in THEMES]
+
+
+@pytest.fixture(params=CASES, ids=[f"{app}-{theme}" for app, theme in CASES])
 def served(request: pytest.FixtureRequest, emulators: tuple[Emulator, Emulator], tmp_path: Path) -> Iterator[tuple[str, JupyterServer]]:
+    app, theme = request.param
     quick, stuck = emulators
     stuck.reset()
     stuck.inject("generate", "status", status=402)
@@ -103,14 +107,14 @@ def served(request: pytest.FixtureRequest, emulators: tuple[Emulator, Emulator],
     root.mkdir()
     nbformat.write(_notebook(stuck.base_url), root / "themes.ipynb")
     env = {"XENODIA_API_KEY": KEY, "XENODIA_BASE_URL": quick.base_url, "XENODIA_OUTPUT_DIR": str(tmp_path / "out")}
-    server = start_jupyter("lab", root, tmp_path, env, theme=THEMES[request.param])
+    server = start_jupyter(app, root, tmp_path, env, theme=THEMES[theme])
     try:
         server.start_session("themes.ipynb")
-        yield request.param, server
+        yield f"{app}-{theme}", server
     finally:
         server.stop()
         BUILD.mkdir(parents=True, exist_ok=True)
-        shutil.copy(server.log, BUILD / f"themes-{request.param}-{server.log.name}")
+        shutil.copy(server.log, BUILD / f"themes-{app}-{theme}-{server.log.name}")
 
 
 def test_every_text_we_draw_reads_in_light_and_dark(served: tuple[str, JupyterServer]) -> None:
@@ -129,7 +133,7 @@ def test_every_text_we_draw_reads_in_light_and_dark(served: tuple[str, JupyterSe
             if open_tab.count():
                 open_tab.first.click()
             dark = page.evaluate("() => document.body.dataset.jpThemeLight") == "false"
-            assert dark == (theme == "dark"), "the theme asked for is the one on screen"
+            assert dark == theme.endswith("dark"), "the theme asked for is the one on screen"
             for selector in (".xenodia-result img", ".xenodia-sweep", ".xenodia-history", ".xenodia-progress",
                              ".xenodia-error-text", ".xenodia-panel"):
                 expect(page.locator(selector).first).to_be_visible()
