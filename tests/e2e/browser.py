@@ -13,18 +13,21 @@ import json
 import os
 import re
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -159,6 +162,36 @@ def start_jupyter(
             server.stop()
             raise RuntimeError(f"jupyter {app} did not answer within {timeout:.0f} s:\n{log.read_text()[-3000:]}")
         time.sleep(0.3)
+
+
+# The panel notebook, served ------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+BUILD = ROOT / "build" / "browser"
+WAIT_MS = 120_000  # generous: the machine is shared and slow
+BROWSER_MARKS = [
+    pytest.mark.browser,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
+]
+
+
+@contextmanager
+def panel_notebook(app: str, emu: Any, tmp_path: Path, log_prefix: str = "") -> Iterator[JupyterServer]:
+    """notebooks/panel.ipynb served by `app` ("lab" or "notebook") against `emu`,
+    its kernel started; the server's log is copied to build/browser/ afterwards."""
+    root = tmp_path / "root"
+    root.mkdir()
+    shutil.copy(ROOT / "notebooks" / "panel.ipynb", root / "panel.ipynb")
+    env = {"XENODIA_API_KEY": KEY, "XENODIA_BASE_URL": emu.base_url, "XENODIA_OUTPUT_DIR": str(tmp_path / "out")}
+    server = start_jupyter(app, root, tmp_path, env)
+    try:
+        server.start_session("panel.ipynb")
+        yield server
+    finally:
+        server.stop()
+        BUILD.mkdir(parents=True, exist_ok=True)
+        shutil.copy(server.log, BUILD / f"{log_prefix}{server.log.name}")  # for a look after a failure
 
 
 # Run All, once the page is ready for it -------------------------------------------------------

@@ -11,34 +11,28 @@ install`: the browser is /usr/bin/chromium (apt install chromium).
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from browser import (
+    BROWSER_MARKS,
+    BUILD,
     CHROMIUM,
     CHROMIUM_ARGS,
     KEY,
+    WAIT_MS,
     JupyterServer,
     check_saved_notebook,
+    panel_notebook,
     run_all_cells,
-    start_jupyter,
     wait_for,
 )
 
 from xenodia_jupyter.emulator import Emulator
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "build" / "browser"
-WAIT_MS = 120_000  # generous: the machine is shared and slow
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 
 # The panel stays inside the window; a grid wider than the panel (in JupyterLab
@@ -65,19 +59,8 @@ def emu() -> Iterator[Emulator]:
 
 @pytest.fixture
 def served(request: pytest.FixtureRequest, emu: Emulator, tmp_path: Path) -> Iterator[JupyterServer]:
-    app = request.param
-    root = tmp_path / "root"
-    root.mkdir()
-    shutil.copy(ROOT / "notebooks" / "panel.ipynb", root / "panel.ipynb")
-    env = {"XENODIA_API_KEY": KEY, "XENODIA_BASE_URL": emu.base_url, "XENODIA_OUTPUT_DIR": str(tmp_path / "out")}
-    server = start_jupyter(app, root, tmp_path, env)
-    try:
-        server.start_session("panel.ipynb")
+    with panel_notebook(request.param, emu, tmp_path, "sweep-") as server:
         yield server
-    finally:
-        server.stop()
-        BUILD.mkdir(parents=True, exist_ok=True)
-        shutil.copy(server.log, BUILD / f"sweep-{server.log.name}")  # for a look after a failure
 
 
 @pytest.mark.parametrize("served", ["lab", "notebook"], indirect=True)

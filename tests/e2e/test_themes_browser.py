@@ -16,20 +16,14 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from browser import CHROMIUM, CHROMIUM_ARGS, KEY, JupyterServer, run_all_cells, start_jupyter
+from browser import BROWSER_MARKS, BUILD, CHROMIUM, CHROMIUM_ARGS, KEY, JupyterServer, run_all_cells, start_jupyter
 
 from xenodia_jupyter.emulator import Emulator
 
-ROOT = Path(__file__).resolve().parents[2]
-BUILD = ROOT / "build" / "browser"
 WIDTHS = (480, 800, 1400)
 THEMES = {"light": "JupyterLab Light", "dark": "JupyterLab Dark"}
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.timeout(300),
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="no Chromium at /usr/bin/chromium (apt-get install chromium)"),
-]
+pytestmark = BROWSER_MARKS
 
 # Each element we draw that holds text: its colour, the first opaque background
 # behind it, and their contrast ratio (WCAG 2), for those under 4.5:1.
