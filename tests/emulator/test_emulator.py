@@ -652,9 +652,12 @@ def test_old_renders_leave_the_cache_and_render_again_the_same(
     emulator: Emulator, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("xenodia_jupyter.emulator.state.RENDER_CACHE", 1)
-    first, second = (finished_task(emulator, api, prompt=p) for p in ("one", "two"))
+    # One task at a time: a second task's render, finishing late on a loaded machine,
+    # must not evict the first before the test has looked at it.
+    first = finished_task(emulator, api, prompt="one")
     first_png = httpx.get(first["result"]["data"][0]["url"]).content
     assert emulator.state.tasks[first["task_id"]].render is not None
+    second = finished_task(emulator, api, prompt="two")
     httpx.get(second["result"]["data"][0]["url"])
     assert emulator.state.tasks[first["task_id"]].render is None
     assert httpx.get(first["result"]["data"][0]["url"]).content == first_png

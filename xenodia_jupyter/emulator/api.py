@@ -87,7 +87,7 @@ async def create_generation(request: Request) -> Response:
     if task.outcome == "success":
         # Like a real server, have the file ready when the task succeeds: render it
         # halfway through, away from the burst of answers around creation and end.
-        asyncio.get_running_loop().call_later(task.latency / 2, start_render, state, task)
+        asyncio.get_running_loop().call_later(task.latency / 2, _render_early, state, task)
     if state.mode == "sync-only" or (state.mode == "sync" and not gen.is_async):
         return await apply_fault(fault, await sync_answer(state, task))
     return await apply_fault(fault, JSONResponse(envelope(state, task, 0.0), status_code=202))
@@ -116,3 +116,10 @@ async def get_task(request: Request) -> Response:
     if task is None:
         return error_response(404, f"task {request.path_params['task_id']!r} not found", code="task_not_found")
     return await apply_fault(fault, JSONResponse(envelope(state, task, task.elapsed())))
+
+
+def _render_early(state: EmulatorState, task: EmulatedTask) -> None:
+    """The early render, unless the file was asked for already (or was rendered
+    and let go since): a late timer must not make an old render look recent."""
+    if task.render is None and not task.evicted:
+        start_render(state, task)

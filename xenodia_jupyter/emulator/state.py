@@ -120,6 +120,7 @@ class EmulatedTask:
     references: list[bytes] = field(default_factory=list, repr=False)
     render: asyncio.Future[bytes] | None = field(default=None, repr=False)
     error: dict[str, Any] | None = None  # what a "fail" task says (default: a generic upstream error)
+    evicted: bool = False  # its render was let go (RENDER_CACHE): rendered again only when asked for
 
     def elapsed(self, now: float | None = None) -> float:
         return (time.monotonic() if now is None else now) - self.created_mono
@@ -294,6 +295,7 @@ class EmulatorState:
             oldest, _ = self._rendered.popitem(last=False)
             if oldest in self.tasks:
                 self.tasks[oldest].render = None
+                self.tasks[oldest].evicted = True
 
     def expire_results(self) -> None:
         """Every result URL issued so far answers 404 from now on."""
