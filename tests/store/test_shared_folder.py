@@ -176,3 +176,17 @@ def test_a_job_item_held_by_another_live_process_is_waited_for_then_taken_over(m
     with xj.Client(api_key=emu.api_key, base_url=emu.base_url, output_dir=folder) as client:
         [taken] = client.generate_many(["held"], job="held", timeout=10, progress=False)
     assert isinstance(taken, xj.GenerationResult) and emu.stats.billed_calls == 1
+
+
+def test_processes_opening_a_new_journal_at_the_same_moment_all_can_use_it(tmp_path: Path) -> None:
+    """Two kernels starting on a fresh folder together: one made the table while
+    the other added a column to it ('duplicate column name', seen once in a run)."""
+    opener = "import sys\nfrom xenodia_jupyter.store.journal import Journal\nJournal(__import__('pathlib').Path(sys.argv[1])).entries()"
+    for attempt in range(3):
+        path = tmp_path / f"try-{attempt}" / "journal.sqlite3"
+        path.parent.mkdir()
+        processes = [subprocess.Popen([sys.executable, "-c", opener, str(path)], stderr=subprocess.PIPE, text=True)
+                     for _ in range(6)]
+        for process in processes:
+            _, err = process.communicate(timeout=120)
+            assert process.returncode == 0, err[-2000:]

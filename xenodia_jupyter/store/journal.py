@@ -49,7 +49,8 @@ CREATE TABLE IF NOT EXISTS generations (
     rating      INTEGER NOT NULL DEFAULT 0,
     claimed_by  TEXT,
     claimed_until REAL,
-    request_key TEXT
+    request_key TEXT,
+    digests     TEXT
 );
 CREATE INDEX IF NOT EXISTS generations_task ON generations(task_id);
 CREATE INDEX IF NOT EXISTS generations_created ON generations(created_at);
@@ -154,7 +155,11 @@ class Journal:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(generations)")}
         for name, kind in _COLUMNS.items():
             if name not in columns:  # a journal from an older version: migrate in place
-                conn.execute(f"ALTER TABLE generations ADD COLUMN {name} {kind}")
+                try:
+                    conn.execute(f"ALTER TABLE generations ADD COLUMN {name} {kind}")
+                except sqlite3.OperationalError as exc:  # another process, opening it at the same moment, did it
+                    if "duplicate column" not in str(exc):
+                        raise
         conn.executescript(_INDEXES)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
