@@ -64,6 +64,7 @@ class JournalEntry:
     digests: list[str] = field(default_factory=list)  # sha256 of each saved file, as written
     claimed_by: str | None = None  # the client (host:pid:id) working on it, if any
     claimed_until: float | None = None  # when that claim lapses unless renewed (time.time())
+    parent: str | None = None  # the journal id of the result this one was remixed from
 
     @property
     def recoverable(self) -> bool:
@@ -95,6 +96,7 @@ def entry_from_row(row: sqlite3.Row, folder: Path) -> JournalEntry:
         digests=load(row["digests"]),
         claimed_by=row["claimed_by"],
         claimed_until=row["claimed_until"],
+        parent=row["parent"],
     )
 
 

@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS generations (
     claimed_by  TEXT,
     claimed_until REAL,
     request_key TEXT,
-    digests     TEXT
+    digests     TEXT,
+    parent      TEXT
 );
 CREATE INDEX IF NOT EXISTS generations_task ON generations(task_id);
 CREATE INDEX IF NOT EXISTS generations_created ON generations(created_at);
@@ -71,10 +72,33 @@ CREATE TABLE IF NOT EXISTS job_items (
     entry_id    TEXT,
     PRIMARY KEY (job, idx)
 );
+CREATE INDEX IF NOT EXISTS generations_parent ON generations(parent);
+CREATE TABLE IF NOT EXISTS preferences (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    left_id     TEXT NOT NULL,
+    right_id    TEXT NOT NULL,
+    choice      TEXT NOT NULL CHECK (choice IN ('left', 'right', 'tie', 'skip')),
+    decided_at  REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS preferences_pair ON preferences(left_id, right_id);
 """
+# The library's full-text index of prompts (SQLite FTS5, an external-content
+# table over `generations`: the words are indexed, the prompt is stored once).
+# A prompt is written with its row and never changed, so inserts and deletes
+# are all the triggers follow.
+_SEARCH = (
+    "CREATE VIRTUAL TABLE IF NOT EXISTS prompts USING fts5(prompt, content='generations', content_rowid='rowid',"
+    " tokenize='unicode61 remove_diacritics 2')",
+    "CREATE TRIGGER IF NOT EXISTS prompts_insert AFTER INSERT ON generations BEGIN"
+    " INSERT INTO prompts(rowid, prompt) VALUES (new.rowid, new.prompt); END",
+    "CREATE TRIGGER IF NOT EXISTS prompts_delete AFTER DELETE ON generations BEGIN"
+    " INSERT INTO prompts(prompts, rowid, prompt) VALUES ('delete', old.rowid, old.prompt); END",
+)
 
 
-SCHEMA_VERSION = 7  # 1: first; 2: server_state; 3: rating; 4: claims; 5: request_key; 6: jobs; 7: digests
+# 1: first; 2: server_state; 3: rating; 4: claims; 5: request_key; 6: jobs; 7: digests;
+# 8: parent, the prompts' full-text index, preferences
+SCHEMA_VERSION = 8
 _COLUMNS = {
     "request_id": "TEXT",
     "urls": "TEXT",
@@ -87,6 +111,7 @@ _COLUMNS = {
     "claimed_until": "REAL",
     "request_key": "TEXT",
     "digests": "TEXT",  # sha256 of each saved file: a cache hit must be the file that was saved
+    "parent": "TEXT",  # the journal id this generation was remixed from
 }
 CLAIM_LEASE_S = 60.0  # a claim not renewed this long belongs to a process that is gone
 RATINGS = {1: "starred", 0: "none", -1: "rejected"}
@@ -161,6 +186,18 @@ class Journal:
                     if "duplicate column" not in str(exc):
                         raise
         conn.executescript(_INDEXES)
+        if version < 8:  # a journal from before the index: index what it holds (once; a second time is harmless)
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                fresh = not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'prompts'").fetchone()
+                for statement in _SEARCH:
+                    conn.execute(statement)
+                if fresh:
+                    conn.execute("INSERT INTO prompts(prompts) VALUES ('rebuild')")
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("SELECT count(*) FROM generations").fetchone()  # reads the table: a damaged file fails here
@@ -202,6 +239,7 @@ class Journal:
         request_key: str | None = None,
         job_item: tuple[str, int] | None = None,
         replaces: str | None = None,
+        parent: str | None = None,
     ) -> str:
         """The row written before a POST, claimed by `owner` (see `claim`).  If it
         cannot be written, nothing is sent.
@@ -227,8 +265,9 @@ class Journal:
                         raise ItemTaken(job_item, row[0] if row else None)
                 conn.execute(
                     "INSERT INTO generations (id, created_at, updated_at, base_url, prompt, params, refs, state,"
-                    " claimed_by, claimed_until, request_key) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?)",
-                    (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs), owner, until, request_key),
+                    " claimed_by, claimed_until, request_key, parent) VALUES (?, ?, ?, ?, ?, ?, ?, 'sending', ?, ?, ?, ?)",
+                    (entry_id, now, now, base_url, prompt, json.dumps(params), json.dumps(refs), owner, until, request_key,
+                     parent),
                 )
         except sqlite3.Error as exc:
             raise StorageError(f"the journal {self.path} could not be written ({exc}): nothing was sent", path=str(self.path)) from None
