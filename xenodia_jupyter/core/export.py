@@ -39,17 +39,19 @@ class Exported(Protocol):
     created_at: float | None
     cached: bool
     rating: int
+    journal_id: str | None
+    parent: str | None
 
 
 COLUMNS = (
     "prompt", "aspect_ratio", "resolution", "path", "url", "width", "height", "task_id", "request_id",
-    "job", "index", "cost_usd", "created_at", "cached", "rating", "error",
+    "job", "index", "cost_usd", "created_at", "cached", "rating", "error", "journal_id", "parent",
 )
 _TYPES = {  # pyarrow type names; the Hugging Face feature of each column follows from it
     "prompt": "string", "aspect_ratio": "string", "resolution": "string", "path": "string", "url": "string",
     "width": "int64", "height": "int64", "task_id": "string", "request_id": "string", "job": "string",
     "index": "int64", "cost_usd": "float64", "created_at": "float64", "cached": "bool_", "rating": "int64",
-    "error": "string",
+    "error": "string", "journal_id": "string", "parent": "string",
 }
 
 
@@ -72,7 +74,7 @@ def rows(
                 "width": width, "height": height, "task_id": item.task_id, "request_id": item.request_id,
                 "job": job, "index": index, "cost_usd": item.cost_usd if number == 0 else 0.0,
                 "created_at": item.created_at, "cached": item.cached, "rating": item.rating,
-                "error": None,
+                "error": None, "journal_id": item.journal_id, "parent": item.parent,
             }
 
 

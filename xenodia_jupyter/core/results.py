@@ -37,6 +37,7 @@ class GenerationResult:
     task_ids: list[str] = field(default_factory=list)
     cached: bool = False  # served from the request cache: no request was sent, cost 0.0
     rating: int = 0  # 1 starred, -1 rejected in the panel (kept in the journal)
+    parent: str | None = None  # the journal id of the result this one was remixed from (xj.remix)
     preview_size: int = field(default=THUMBNAIL_SIZE, repr=False)
     _images: list[Image.Image] | None = field(default=None, repr=False)
 
@@ -55,6 +56,7 @@ class GenerationResult:
             created_at=entry.created_at,
             journal_id=entry.id,
             rating=entry.rating,
+            parent=entry.parent,
         )
 
     def __post_init__(self) -> None:
