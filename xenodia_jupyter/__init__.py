@@ -55,9 +55,14 @@ _LAZY = {
     "TaskTimeoutError": "errors",
     "StorageError": "errors",
     "Job": "core.loop_thread",  # what generate_many(compute=False) returns: a future of the results
+    "Library": "core.library",
+    "Recipe": "core.recipe",
 }
 
-__all__ = [*_LAZY, "generate", "generate_many", "sweep", "recover", "history", "jobs", "panel", "default_client"]
+__all__ = [
+    *_LAZY, "generate", "generate_many", "sweep", "recover", "history", "jobs", "panel", "default_client",
+    "library", "recipe", "remix", "lineage",
+]
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -68,8 +73,10 @@ if TYPE_CHECKING:
     from .client.sync_client import Client
     from .core.budget import Budget
     from .core.export import thumbnail_column
+    from .core.library import Library
     from .core.loop_thread import Job
     from .core.preparer import PreparedGeneration
+    from .core.recipe import Recipe
     from .core.results import GenerationResult, ResultList
     from .errors import (
         APIConnectionError,
@@ -214,6 +221,31 @@ def jobs() -> list[dict[str, Any]]:
 def history(limit: int | None = None) -> ResultList:
     """Past generations from the journal, newest first."""
     return default_client().history(limit)
+
+
+def library(output_dir: str | os.PathLike[str] | None = None) -> Library:
+    """The saved results of an output folder as a searchable collection
+    (default: the default client's folder); see `Library.search`."""
+    from .core.library import Library
+
+    return Library(store=default_client().store) if output_dir is None else Library(output_dir)
+
+
+def recipe(source: object) -> Recipe:
+    """How an image was made (a result, a journal id, a task id, or an image
+    file of ours, copied anywhere): prompt, parameters, the exact references."""
+    return library().recipe(source)
+
+
+def remix(source: object, **changes: Any) -> GenerationResult:
+    """One generation from `source`'s recipe with `changes` applied
+    (`prompt=`, `aspect_ratio=`, `resolution=`, `references=`); see `Client.remix`."""
+    return default_client().remix(source, **changes)
+
+
+def lineage(item: GenerationResult | str) -> ResultList:
+    """The chain of remixes from the oldest ancestor to `item`, from the journal."""
+    return library().lineage(item)
 
 
 def panel(

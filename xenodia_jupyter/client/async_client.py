@@ -13,6 +13,7 @@ one generation is `prepare` then `Generator.submit`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import os
 from collections.abc import Callable
@@ -27,6 +28,7 @@ from ..core.generator import Generator
 from ..core.ledger import LocalLedger
 from ..core.options import ClientOptions
 from ..core.preparer import PreparedGeneration, Preparer
+from ..core.recipe import read_recipe, remix_arguments
 from ..core.recoverer import Recoverer
 from ..core.results import GenerationResult
 from ..errors import InvalidRequestError
@@ -209,6 +211,23 @@ class AsyncClient:
         """Wait for (or fetch) an existing task and save its images.  No new POST,
         and nothing is reserved from this session's budget."""
         return await self._recoverer.retrieve(task_id, timeout=timeout, on_progress=on_progress)
+
+    async def remix(self, source: object, **changes: Any) -> GenerationResult:
+        """One generation from `source`'s recipe (a result, a journal id, a task
+        id, or an image file of ours) with `changes` applied (`prompt=`,
+        `aspect_ratio=`, `resolution=`, `references=`; `timeout=`, `cache=`,
+        `on_progress=` as for `generate`).  The new result's `.parent` is the
+        source; references the recipe needs and this folder does not keep are
+        refused before anything is sent unless `references=` replaces them."""
+        recipe = await asyncio.to_thread(read_recipe, source, self.store)  # reads the kept references
+        arguments = remix_arguments(recipe, changes)
+        timeout, cache = arguments.pop("timeout", None), arguments.pop("cache", None)
+        on_progress = arguments.pop("on_progress", None)
+        deadline = self._generator.deadline(timeout)
+        await self._preparer.model(deadline=deadline)
+        request = await self._preparer.prepare(arguments.pop("prompt"), arguments.pop("references", None), **arguments)
+        request.parent = recipe.parent
+        return await self._generator.submit(request, deadline=deadline, on_progress=on_progress, cache=cache)
 
     # Many generations, and what the journal gives back: the parts' own methods,
     # with their signatures and docstrings.

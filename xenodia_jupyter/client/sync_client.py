@@ -161,6 +161,7 @@ class Client:
     model = blocking(AsyncClient.model)
     prepare = blocking(AsyncClient.prepare)
     generate = blocking(AsyncClient.generate)
+    remix = blocking(AsyncClient.remix)
     retrieve = blocking(AsyncClient.retrieve)
     history = blocking(AsyncClient.history)
     jobs = blocking(AsyncClient.jobs)

@@ -222,6 +222,8 @@ class Generator:
             image_urls=[r.url for r in refs if r.kind == "url" and r.url],
             image_files=[(r.filename, r.data, r.mime) for r in refs if r.kind == "file" and r.data is not None],
         )
+        if any(r.kind == "file" for r in refs):
+            await asyncio.to_thread(keep_references, self.store, refs)
         held = self.budget.reserve(request.price_usd)
         try:
             if resend_entry is not None:
@@ -233,10 +235,11 @@ class Generator:
                     base_url=self.options.base_url,
                     prompt=request.prompt,
                     params=request.params,
-                    refs=[{"digest": r.digest, "source": r.source} for r in refs],
+                    refs=[reference_row(r) for r in refs],
                     request_key=key,
                     job_item=job_item,
                     replaces=replaces,
+                    parent=request.parent,
                 )
         except BaseException:
             self.budget.release(held)  # nothing was sent
@@ -355,8 +358,9 @@ class Generator:
         if held is not None and cost is not None:
             self.budget.settle(held, cost)
         ledger.update(entry, state=JournalState.SUCCEEDED, server_state=task.state, urls=task.urls, cost_usd=cost)
+        row = self.ledger.entry(entry)
         saved = await save_images(
-            task, self.ledger.entry(entry), transport=self.transport, store=self.store, prompt=prompt, params=params,
+            task, row, transport=self.transport, store=self.store, prompt=prompt, params=params,
             cost=cost, entry=entry, deadline=deadline, max_bytes=self.options.max_download_bytes,
         )
         paths = [f.path for f in saved]
@@ -364,17 +368,26 @@ class Generator:
         ledger.update(entry, state=JournalState.SAVED, paths=paths, digests=[f.sha256 for f in saved],
                       urls=[public_url(u) for u in task.urls])
         return GenerationResult(
-            prompt=prompt,
-            urls=task.urls,
-            paths=paths,
-            task_id=task.task_id,
-            cost_usd=cost,
-            request_id=task.request_id,
-            aspect_ratio=params.get("aspect_ratio"),
-            resolution=params.get("resolution"),
-            created_at=time.time(),
-            journal_id=entry,
+            prompt=prompt, urls=task.urls, paths=paths, task_id=task.task_id, cost_usd=cost, request_id=task.request_id,
+            aspect_ratio=params.get("aspect_ratio"), resolution=params.get("resolution"), journal_id=entry,
+            created_at=row.created_at if row is not None else time.time(), parent=row.parent if row is not None else None,
         )
+
+
+def keep_references(store: OutputStore, refs: list[PreparedReference]) -> None:
+    """Each file sent, kept by its digest, so that its recipe can send it again."""
+    for ref in refs:
+        if ref.kind == "file" and ref.data is not None:
+            store.references.keep(ref.digest, ref.data, ref.mime)
+
+
+def reference_row(ref: PreparedReference) -> dict[str, Any]:
+    """What the journal keeps of a reference: its digest and summary, and a URL
+    reference's URL (a file's bytes are kept by digest, see store/kept_references.py)."""
+    row: dict[str, Any] = {"digest": ref.digest, "source": ref.source}
+    if ref.kind == "url":
+        row["url"] = ref.url
+    return row
 
 
 async def _settled(write: asyncio.Future[None] | None) -> None:

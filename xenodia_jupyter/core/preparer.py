@@ -33,6 +33,7 @@ class PreparedGeneration:
     params: dict[str, Any]
     references: list[PreparedReference]
     price_usd: float
+    parent: str | None = None  # the journal id of the result this remixes (not part of the request)
 
     def summary(self) -> dict[str, Any]:
         return {

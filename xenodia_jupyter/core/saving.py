@@ -60,6 +60,7 @@ async def save_images(
             "request_id": task.request_id,
             "cost_usd": cost,
             "journal_id": entry,
+            "parent": row.parent if row is not None else None,
             "created_at": created_at,
         }
         # The side file and the PNG's provenance chunk are shared: never the URL's signature.

@@ -63,6 +63,7 @@ class ReceivedGeneration:
                     "content_type": f.content_type,
                     "size": len(f.data),
                     "mime_sniffed": sniff_mime(f.data),
+                    "sha256": hashlib.sha256(f.data).hexdigest(),
                 }
                 for f in self.files
             ],

@@ -186,18 +186,8 @@ class Journal:
                     if "duplicate column" not in str(exc):
                         raise
         conn.executescript(_INDEXES)
-        if version < 8:  # a journal from before the index: index what it holds (once; a second time is harmless)
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                fresh = not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'prompts'").fetchone()
-                for statement in _SEARCH:
-                    conn.execute(statement)
-                if fresh:
-                    conn.execute("INSERT INTO prompts(prompts) VALUES ('rebuild')")
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
+        if version < 8:
+            _index_prompts(conn)
         if version < SCHEMA_VERSION:
             conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
         conn.execute("SELECT count(*) FROM generations").fetchone()  # reads the table: a damaged file fails here
@@ -451,6 +441,23 @@ class Journal:
                 ) from None
             finally:
                 conn.row_factory = None
+
+
+def _index_prompts(conn: sqlite3.Connection) -> None:
+    """Make the full-text index, and index what an older journal holds (in one
+    transaction: another process opening it at the same moment waits, then
+    finds the index made)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        fresh = not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'prompts'").fetchone()
+        for statement in _SEARCH:
+            conn.execute(statement)
+        if fresh:
+            conn.execute("INSERT INTO prompts(prompts) VALUES ('rebuild')")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
 
 
 def claim_owner() -> str:

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from ..errors import APIResponseError, StorageError
 from ..wire import rules
 from .journal import JOURNAL_NAME, Journal
+from .kept_references import KeptReferences
 
 DEFAULT_OUTPUT_DIR = "xenodia_outputs"
 
@@ -73,6 +74,7 @@ class OutputStore:
 
             stored_files.check_remote(self.remote)
         self._journal = journal
+        self.references = KeptReferences(self.root)
 
     @property
     def journal(self) -> Journal:
@@ -135,8 +137,8 @@ class OutputStore:
         path = self.root / name
         # Only the image is flushed to the disk before the journal says "saved": the
         # side file repeats what the journal holds, so it is not worth a second fsync.
-        _atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode(), durable=False)
-        _atomic_write(path, data)
+        atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=2, default=str).encode(), durable=False)
+        atomic_write(path, data)
         return path
 
 
@@ -144,7 +146,7 @@ def _safe_stem(stem: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.") or "image"
 
 
-def _atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.part")
     try:
         with open(tmp, "wb") as f:

@@ -148,7 +148,7 @@ class WorkerLedger:
         self._entries[entry_id] = JournalEntry(  # created_at as journaled: saved files are named by it
             id=entry_id, created_at=created_at, updated_at=created_at, base_url=row["base_url"], prompt=row["prompt"],
             params=row["params"], refs=row["refs"], state=JournalState.SENDING, task_id=None, request_id=None,
-            urls=[], paths=[], cost_usd=None, error=None,
+            urls=[], paths=[], cost_usd=None, error=None, parent=row.get("parent"),
         )
         return entry_id
 

@@ -1,0 +1,108 @@
+"""Queries over the journal's saved results: words of the prompt (the FTS5
+index `prompts`, see journal.py) and filters, newest first.
+
+The text a person types is never handed to FTS5 as syntax: each word, and
+each "quoted phrase", becomes a quoted string, and all of them must match.
+So `ink-wash "red boat" OR` searches for those words, and no input raises
+an FTS5 syntax error.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ..errors import InvalidRequestError
+
+_PHRASE = re.compile(r'"([^"]*)"|(\S+)')
+_WORD = re.compile(r"\w+", re.UNICODE)
+
+
+def match_expression(text: str) -> str | None:
+    """The FTS5 MATCH expression for what was typed; None when it holds no word."""
+    terms = []
+    for phrase, word in _PHRASE.findall(text):
+        words = _WORD.findall(phrase if phrase else word)
+        if words:
+            terms.append('"' + " ".join(words) + '"')
+    return " AND ".join(terms) if terms else None
+
+
+@dataclass(frozen=True)
+class Query:
+    """One search, checked: what `Library.search` takes."""
+
+    text: str | None = None
+    starred: bool | None = None
+    rejected: bool | None = None
+    job: str | None = None
+    aspect_ratio: str | None = None
+    resolution: str | None = None
+    since: float | None = None
+    until: float | None = None
+    limit: int | None = None
+
+    @classmethod
+    def checked(cls, **given: Any) -> Query:
+        for name in ("starred", "rejected"):
+            if given.get(name) not in (None, True, False):
+                raise InvalidRequestError(name, f"must be True, False or None, not {given[name]!r}")
+        for name in ("text", "job", "aspect_ratio", "resolution"):
+            if given.get(name) is not None and not isinstance(given[name], str):
+                raise InvalidRequestError(name, f"must be a string, not {type(given[name]).__name__}")
+        limit = given.get("limit")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            raise InvalidRequestError("limit", f"must be a positive whole number, not {limit!r}")
+        return cls(**{**given, "since": _timestamp("since", given.get("since")),
+                      "until": _timestamp("until", given.get("until"))})
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """The SELECT over `generations` (saved rows only), and its arguments."""
+        where: list[str] = ["g.state = 'saved'"]
+        args: list[Any] = []
+        expression = match_expression(self.text) if self.text else None
+        if self.text and expression is None:
+            where.append("0")  # only punctuation: nothing can match
+        elif expression is not None:
+            where.append("g.rowid IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
+            args.append(expression)
+        if self.starred is not None:
+            where.append("g.rating = 1" if self.starred else "g.rating != 1")
+        if self.rejected is not None:
+            where.append("g.rating = -1" if self.rejected else "g.rating != -1")
+        if self.job is not None:
+            where.append("g.id IN (SELECT entry_id FROM job_items WHERE job = ?)")
+            args.append(self.job)
+        for name in ("aspect_ratio", "resolution"):
+            value = getattr(self, name)
+            if value is not None:
+                where.append(f"json_extract(g.params, '$.{name}') = ?")
+                args.append(value)
+        if self.since is not None:
+            where.append("g.created_at >= ?")
+            args.append(self.since)
+        if self.until is not None:
+            where.append("g.created_at <= ?")
+            args.append(self.until)
+        sql = "SELECT g.* FROM generations g WHERE " + " AND ".join(where) + " ORDER BY g.created_at DESC"
+        if self.limit is not None:
+            sql += f" LIMIT {int(self.limit)}"
+        return sql, args
+
+
+def _timestamp(name: str, value: Any) -> float | None:
+    """A `datetime`, an ISO 8601 string or seconds since the epoch, as seconds."""
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.strip()).timestamp()
+        except ValueError:
+            pass
+    raise InvalidRequestError(name, f"must be a datetime or an ISO date such as '2026-12-01' or '2026-12-01T09:30', not {value!r}")
