@@ -90,7 +90,7 @@ class XenodiaMagics(Magics):
     @argument("--timeout", type=float, action=_Once, help="Seconds to wait before giving up (the task id is kept).")
     @argument("--no-display", action="store_true", help="Show no preview (bind the result with -o).")
     @argument("--all", action="store_true", help="With history: every entry, not the newest 20.")
-    @argument("subcommand", nargs="*", help="Line magic only: models, history [N], recover or panel.")
+    @argument("subcommand", nargs="*", help="Line magic only: models, history [N], search WORDS, recover, jobs or panel.")
     @line_cell_magic
     def xenodia(self, line: str, cell: str | None = None) -> Any:
         """Generate an image from the cell body; `%xenodia models|history|recover|panel`.
@@ -112,9 +112,14 @@ class XenodiaMagics(Magics):
             %config XenodiaMagics.cache = True            # Restart & Run All pays nothing twice
 
         Subcommands: `%xenodia models`, `%xenodia history [N | --all]`,
+        `%xenodia search WORDS [--starred] [--job NAME] [--limit N] [-o NAME]` (the library, as a gallery),
         `%xenodia recover` (finish paid tasks, no new charge), `%xenodia panel`,
         `%xenodia jobs` (named batch jobs with their counts and spend).
         """
+        if cell is None and line.split()[:1] == ["search"]:  # its own options: see search.py
+            from .search import run_search
+
+            return run_search(line.strip()[len("search"):], self._client().store, self.shell)
         args = parse_line(self.xenodia, line)
         if cell is None:
             return self._subcommand(args.subcommand, args)

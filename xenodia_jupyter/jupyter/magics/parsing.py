@@ -21,7 +21,7 @@ _PATH = r"[A-Za-z_]\w*(?:\.[A-Za-z_]\w*|\[(?:-?\d+|'[^'\]]*'|\"[^\"\]]*\")\])*"
 _FIELD = re.compile(r"\{\{(" + _PATH + r")\}\}|\{(" + _PATH + r")\}")
 _STEP = re.compile(r"\.([A-Za-z_]\w*)|\[(-?\d+|'[^']*'|\"[^\"]*\")\]")
 _WHOLE_PATH = re.compile(_PATH + r"\Z")
-_SUBCOMMANDS = ("models", "history", "recover", "panel", "jobs")
+_SUBCOMMANDS = ("models", "history", "search", "recover", "panel", "jobs")
 
 
 class _Missing(Exception):
