@@ -64,14 +64,22 @@ def read_recipe(source: object, store: OutputStore) -> Recipe:
     if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
         from ..images.provenance import provenance
 
-        record = provenance(source)
-        return _recipe(
-            str(record.get("prompt", "")), record, [(d, None, None) for d in record.get("references") or []],
-            record.get("journal_id"), store,
-        )
+        return recipe_from_provenance(provenance(source), store)
     raise InvalidRequestError(
         "source", f"{source!r} is not a result, a journal id or task id in {store.root}, or an image file"
     )
+
+
+def recipe_from_provenance(record: dict[str, Any], store: OutputStore) -> Recipe:
+    """The recipe a provenance record tells (a PNG's chunk): the journal's row when
+    this folder made it, else the record's own facts, references by digest."""
+    journal_id = record.get("journal_id")
+    entry = store.journal.entry(journal_id) if isinstance(journal_id, str) else None
+    if entry is not None:
+        refs = [(r.get("digest"), r.get("url"), r.get("source")) for r in entry.refs]
+        return _recipe(entry.prompt, entry.params, refs, entry.id, store)
+    digests = record.get("references") or []
+    return _recipe(str(record.get("prompt", "")), record, [(d, None, None) for d in digests], journal_id, store)
 
 
 def _entry_of(source: object, store: OutputStore) -> JournalEntry | None:

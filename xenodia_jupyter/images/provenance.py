@@ -57,3 +57,25 @@ def provenance(path: str | os.PathLike[str]) -> dict[str, Any]:
         if isinstance(loaded, dict):
             return loaded
     raise FileNotFoundError(f"no xenodia provenance in {path} and no side file {side.name} beside it")
+
+
+def provenance_in_png(data: bytes) -> dict[str, Any] | None:
+    """The `xenodia` record in PNG bytes (a dropped file), or None: the chunks are
+    walked, nothing is decoded."""
+    if not data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return None
+    at = 8
+    while at + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        body = data[at + 8 : at + 8 + length]
+        if kind == b"iTXt" and body.startswith(KEYWORD + b"\x00\x00"):  # uncompressed, as we write it
+            text = body[len(KEYWORD) + 3 :].split(b"\x00", 2)  # language, translated keyword, text
+            try:
+                loaded = json.loads(text[2].decode("utf-8")) if len(text) == 3 else None
+            except ValueError:
+                return None
+            return loaded if isinstance(loaded, dict) else None
+        if kind == b"IEND":
+            return None
+        at += 12 + length
+    return None

@@ -37,6 +37,7 @@ PANEL_RULE = "var(--jp-border-color1, #ccc)"  # the panel's own border
 URL_TILE = "var(--jp-layout-color2, #eef)"  # the tile shown for a URL reference
 PROGRESS_TEXT = "var(--jp-ui-font-color1, #333)"
 BRAND = "var(--jp-brand-color1, #36c)"  # running, focus
+BRAND_TEXT = _text("var(--jp-brand-color1, #1976d2)", 70)  # links
 
 STAR = "var(--jp-warn-color0, #c90)"  # a starred card's border
 CHIP_PX = 64  # thumbnail of a reference chip
@@ -156,6 +157,15 @@ def card_caption_html(prompt: str, facts: str) -> str:
         f"<div title='{_attr(prompt)}' style='font-size:11px;line-height:1.25;width:{CARD_WIDTH_PX - 12}px;overflow:hidden;"
         f"white-space:nowrap;text-overflow:ellipsis'>{html.escape(short(prompt, 40))}"
         f"<br/><span style='color:{MUTED}'>{html.escape(facts)}</span></div>"
+    )
+
+
+def lineage_html(parent_prompt: str) -> str:
+    """The "remix of …" line of a card: a link that opens the parent (card_face.js sends its action)."""
+    return (
+        f"<div style='font-size:11px;width:{CARD_WIDTH_PX - 12}px;overflow:hidden;white-space:nowrap;"
+        f"text-overflow:ellipsis'><a href='#' data-action='parent' class='xenodia-lineage' title='{_attr(parent_prompt)}' "
+        f"style='color:{BRAND_TEXT};text-decoration:underline'>remix of {html.escape(short(parent_prompt, 30))}</a></div>"
     )
 
 

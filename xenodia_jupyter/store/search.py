@@ -30,6 +30,18 @@ def match_expression(text: str) -> str | None:
     return " AND ".join(terms) if terms else None
 
 
+def prompt_matches(prompt: str, text: str) -> bool:
+    """Whether `prompt` holds every word and phrase of `text`, as the index would
+    say (case-insensitive, whole words): for results already on screen."""
+    words = [w.casefold() for w in _WORD.findall(prompt)]
+    padded = " " + " ".join(words) + " "
+    for phrase, word in _PHRASE.findall(text):
+        wanted = [w.casefold() for w in _WORD.findall(phrase if phrase else word)]
+        if wanted and " " + " ".join(wanted) + " " not in padded:
+            return False
+    return True
+
+
 @dataclass(frozen=True)
 class Query:
     """One search, checked: what `Library.search` takes."""

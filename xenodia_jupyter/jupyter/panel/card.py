@@ -68,10 +68,14 @@ class ResultCard:
         on_rate: Callable[[GenerationResult, int], None] | None = None,
         on_open: Callable[[ResultCard], None] | None = None,
         on_compare: Callable[[ResultCard, bool], bool] | None = None,
+        on_remix: Callable[[GenerationResult], None] | None = None,
+        on_parent: Callable[[ResultCard], None] | None = None,
+        parent_prompt: str | None = None,
     ) -> None:
         self.result = result
         self.thumbnail = thumbnail
         self.rating = rating
+        self.parent_prompt = parent_prompt if result.parent else None
         self._namespace = namespace
         self._on_rate = on_rate
         self._on_compare = on_compare
@@ -82,10 +86,13 @@ class ResultCard:
             src=markup.jpeg_data_url(thumbnail),
             title=result.prompt,
             size_px=CARD_PX,
-            caption=markup.card_caption_html(result.prompt, " · ".join(facts)),
+            caption=markup.card_caption_html(result.prompt, " · ".join(facts))
+            + (markup.lineage_html(parent_prompt) if result.parent and parent_prompt is not None else ""),
         )
         if on_open is not None:
             self.image.on_action(lambda name: on_open(self) if name == "open" else None)
+        if on_parent is not None:  # the "remix of …" line
+            self.image.on_action(lambda name: on_parent(self) if name == "parent" else None)
         add = self.image.add_button
         self.use_button = add("use", "xenodia-use-ref", "plus", "Use as reference", lambda: on_use(result))
         self.save_button = add("save", "xenodia-save", "save", "Save a copy as…", lambda: self._open_form("save"))
@@ -96,6 +103,10 @@ class ResultCard:
         self.reject_button = add(
             "reject", "xenodia-reject", "ban", "Reject (kept in the journal)", lambda: self.rate(0 if self.rating == -1 else -1)
         )
+        if on_remix is not None:
+            self.remix_button = add("remix", "xenodia-remix", "random",
+                                    "Remix: load its prompt, parameters and references into the form",
+                                    lambda: on_remix(result))
         self.compare_toggle = self.image.add_toggle(
             "compare", "xenodia-compare-pick", "columns", "Pick for comparing (2 to 4)", self._compare_changed
         )

@@ -23,7 +23,7 @@ import ipywidgets as widgets
 from .. import markup
 from ..markup import CARD_PX, error_html
 from .background import Background, Spawn
-from .card import ResultCard
+from .card import ResultCard, card_thumbnail
 from .compare import CompareStrip
 from .lightbox import Lightbox
 from .sweep_grid import SweepGrid
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from ...batches.sweeps import Sweep
     from ...client.async_client import AsyncClient
     from ...core.results import GenerationResult
-    from ...store.entries import JournalEntry
 
 HISTORY_PAGE = 24
 VIEWS = ("all", "starred", "not rejected")
@@ -54,6 +53,7 @@ class Gallery(widgets.VBox):
         say: Callable[[str], None],
         on_use: Callable[[GenerationResult], None],
         lock: threading.RLock,
+        on_remix: Callable[[GenerationResult], None] | None = None,
     ) -> None:
         super().__init__()
         W, L = widgets, widgets.Layout
@@ -62,6 +62,7 @@ class Gallery(widgets.VBox):
         self._start = start
         self._say = say
         self._on_use = on_use
+        self._on_remix = on_remix
         self._lock = lock
         self._history_offset = 0  # saved entries of the journal already looked at
         self.results: list[GenerationResult] = []  # newest last
@@ -80,26 +81,34 @@ class Gallery(widgets.VBox):
             "xenodia-filter",
         )
         self.filter.observe(lambda _c: self.apply_filter(), "value")
+        self.search_box = tagged(
+            W.Text(placeholder="Search the library…", continuous_update=False, layout=L(width="180px")),
+            "xenodia-search",
+        )
+        self.search_box.observe(lambda _c: self.search(), "value")  # on Enter, or when the box loses focus
         self.history_button = button(
-            "Load history",
+            "Search",
             "xenodia-load-history",
-            icon="history",
+            icon="search",
             width="auto",
-            tooltip=f"Add this output folder's saved results, newest first, {HISTORY_PAGE} at a time",
+            tooltip=f"This output folder's saved results that match, newest first, {HISTORY_PAGE} at a time",
         )
         self.history_button.on_click(lambda _b: self.load_history())
         self.clear_button = button(
             "Clear", "xenodia-clear", icon="trash", width="auto", tooltip="Empty the gallery (files stay on disk)"
         )
         self.lightbox = Lightbox(start)
+        self.lightbox.on_parent = self.open_parent
+        self.lightbox.on_remix = (lambda card: on_remix(card.result)) if on_remix is not None else None
         self.compare = CompareStrip(say, start)
         row = {"layout": L(align_items="center", flex_flow="row wrap")}
         self.children = [
             W.HBox(
                 [
                     W.HTML(markup.title_html("Results", "newest first")),
-                    self.filter,
+                    self.search_box,
                     self.history_button,
+                    self.filter,
                     self.clear_button,
                 ],
                 **row,
@@ -122,7 +131,37 @@ class Gallery(widgets.VBox):
             on_rate=self._rate,
             on_open=self.open_lightbox,
             on_compare=self.compare.toggle,
+            on_remix=self._on_remix,
+            on_parent=self.open_parent,
+            parent_prompt=self._parent_prompt(result),
         )
+
+    def _parent_prompt(self, result: GenerationResult) -> str | None:
+        if result.parent is None:
+            return None
+        entry = self._client.store.journal.entry(result.parent)
+        return entry.prompt if entry is not None else "an image made elsewhere"
+
+    def open_parent(self, card: ResultCard) -> None:
+        """The lightbox on the result `card` remixed: its card, or one loaded from the journal."""
+        from ...core.results import GenerationResult
+
+        parent = card.result.parent
+        for other in self.cards:
+            if other.result.journal_id == parent:
+                self.open_lightbox(other)
+                return
+        entry = self._client.store.journal.entry(parent) if parent else None
+        if entry is None or not entry.paths:
+            self._say(error_html(RuntimeError("the result this remixes is not in this output folder's journal")))
+            return
+        with self._lock:
+            found = self._card(GenerationResult.from_entry(entry), card_thumbnail(GenerationResult.from_entry(entry)),
+                               entry.rating)
+            self.cards.insert_oldest(found)
+            self.results.insert(0, found.result)
+            self._apply_filter_to(found)
+        self.open_lightbox(found)
 
     def add(self, result: GenerationResult, thumbnail: bytes) -> ResultCard:
         """A new result, shown first.  Call under the panel's lock."""
@@ -154,6 +193,7 @@ class Gallery(widgets.VBox):
             on_rate=self._rate,
             on_open=open_card,
             on_compare=self.compare.toggle,
+            on_remix=self._on_remix,
         )
 
     def sweep_ended(self, grid: SweepGrid, sweep: Sweep | None) -> None:
@@ -184,9 +224,12 @@ class Gallery(widgets.VBox):
                 self._apply_filter_to(card, rating)
 
     def _apply_filter_to(self, card: ResultCard, rating: int | None = None) -> None:
+        from ...store.search import prompt_matches
+
         if rating is not None:
             card.rating = rating
-        show(card.box, card.shown_by(self.filter.value))
+        text = self.search_box.value.strip()
+        show(card.box, card.shown_by(self.filter.value) and (not text or prompt_matches(card.result.prompt, text)))
 
     def apply_filter(self) -> None:
         for card in self.cards:
@@ -194,29 +237,40 @@ class Gallery(widgets.VBox):
 
     # History ----------------------------------------------------------------------------------
 
+    def search(self) -> Background:
+        """What the search box and the filter ask for: the cards shown narrow to
+        it, and the library's matches are added from the newest."""
+        self._history_offset = 0
+        self.apply_filter()
+        return self.load_history()
+
     def load_history(self) -> Background:
-        """Add the next HISTORY_PAGE saved results of the output folder (older than
-        those shown), newest first, at the end of the grid; thumbnails follow."""
+        """Add the next HISTORY_PAGE saved results of the output folder that match
+        the search box and the filter, newest first, at the end of the grid;
+        thumbnails follow."""
         self.history_button.disabled = True
         return self._start(self._load_history())
 
     async def _load_history(self) -> None:
-        from ...store.entries import JournalState
+        from ...core.library import Library
 
-        journal = self._client.store.journal
+        view = self.filter.value
+        query: dict[str, Any] = {"text": self.search_box.value.strip() or None, "starred": True if view == "starred" else None,
+                 "rejected": False if view == "not rejected" else None}
         try:
             limit = self._history_offset + HISTORY_PAGE
-            entries = await asyncio.to_thread(journal.entries, limit=limit, state=JournalState.SAVED)
+            found = await asyncio.to_thread(Library(store=self._client.store).search, limit=limit, **query)
         except Exception as exc:
             self._say(error_html(exc))
             self.history_button.disabled = False
             return
-        page = entries[self._history_offset :]
+        page = found[self._history_offset :]
         self._history_offset += len(page)
         cards = self._add_older(page)
-        more = len(entries) == limit
-        self.history_button.disabled = not more
-        self.history_button.tooltip = "Load older results" if more else "No older results in the journal"
+        more = len(found) == limit
+        self.history_button.disabled = not more  # a new search (the box, the filter) starts again
+        self.history_button.description = "More" if more else "Search"
+        self.history_button.tooltip = "Load older matches" if more else "No older matches in the journal"
         for card in cards:  # lazily: the cards are there at once, their pictures one by one
             try:
                 thumbnail = await asyncio.to_thread(card.result.thumbnail, 0, CARD_PX)
@@ -224,17 +278,14 @@ class Gallery(widgets.VBox):
                 continue
             card.set_thumbnail(thumbnail)
 
-    def _add_older(self, entries: list[JournalEntry]) -> list[ResultCard]:
-        from ...core.results import GenerationResult
-
+    def _add_older(self, found: list[GenerationResult]) -> list[ResultCard]:
         made = []
         with self._lock:
             shown = {r.journal_id for r in self.results}
-            for entry in entries:  # newest first
-                if entry.id in shown or not entry.paths:
+            for result in found:  # newest first
+                if result.journal_id in shown or not result.paths:
                     continue
-                result = GenerationResult.from_entry(entry)
-                card = self._card(result, b"", entry.rating)
+                card = self._card(result, b"", result.rating)
                 self.cards.insert_oldest(card)
                 self.results.insert(0, result)
                 self._apply_filter_to(card)

@@ -3,6 +3,7 @@ or a click outside closes it, ← and → step through the results).
 
     lightbox.show_card(cards, index) # show cards[index]; ‹ and › go through `cards`
     lightbox.close_view()            # hide it and drop the picture from widget state
+    lightbox.remix_button / parent_button   # Remix; "remix of …" (the gallery sets on_remix, on_parent)
 
 The picture is a screen-sized JPEG (at most PREVIEW_PX on a side), made on a
 worker thread from the saved file; the 4K PNG never reaches the browser.  It
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import anywidget
@@ -52,6 +53,14 @@ class Lightbox(widgets.VBox):
         self.previous_button.on_click(lambda _b: self.step(-1))
         self.next_button.on_click(lambda _b: self.step(1))
         self.close_button.on_click(lambda _b: self.close_view())
+        # Set by the gallery: Remix loads the shown result's recipe; "remix of …" opens its parent.
+        self.on_remix: Callable[[ResultCard], None] | None = None
+        self.on_parent: Callable[[ResultCard], None] | None = None
+        self.remix_button = button("Remix", "xenodia-lightbox-remix", icon="random", width="auto",
+                                   tooltip="Load its prompt, parameters and references into the form")
+        self.parent_button = button("", "xenodia-lightbox-parent", icon="level-up", width="auto")
+        self.remix_button.on_click(lambda _b: self._card_action(self.on_remix))
+        self.parent_button.on_click(lambda _b: self._card_action(self.on_parent))
         self.picture = tagged(
             widgets.Image(format="jpeg", layout=widgets.Layout(max_width="100%", object_fit="contain")),
             "xenodia-lightbox-image",
@@ -64,6 +73,7 @@ class Lightbox(widgets.VBox):
                 [self.text, self.previous_button, self.next_button, self.close_button, self.key_listener],
                 layout=widgets.Layout(align_items="flex-start"),
             ),
+            widgets.HBox([self.remix_button, self.parent_button], layout=widgets.Layout(flex_flow="row wrap")),
             self.picture,
         ]
 
@@ -73,6 +83,11 @@ class Lightbox(widgets.VBox):
             self.close_view()
         elif action in ("previous", "next"):
             self.step(-1 if action == "previous" else 1)
+
+    def _card_action(self, action: Callable[[ResultCard], None] | None) -> None:
+        card = self.card
+        if card is not None and action is not None:
+            action(card)
 
     @property
     def card(self) -> ResultCard | None:
@@ -104,6 +119,10 @@ class Lightbox(widgets.VBox):
         self.picture.value = card.thumbnail  # the small one at once; the larger one follows
         self.text.value = markup.lightbox_html(result.prompt, facts(result), f"{self.index + 1} of {len(self._cards)}")
         self.previous_button.disabled = self.next_button.disabled = len(self._cards) < 2
+        parent = card.parent_prompt
+        self.parent_button.description = f"remix of {markup.short(parent, 40)}" if parent else ""
+        self.parent_button.tooltip = parent or ""
+        show(self.parent_button, bool(parent))
         self._start(self._load_preview(card))
 
     async def _load_preview(self, card: ResultCard) -> None:

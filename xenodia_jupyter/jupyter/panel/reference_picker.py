@@ -59,6 +59,8 @@ class ReferencePicker(widgets.VBox):
         self._say = say
         self._limit = limit
         self._shell: Any = None
+        # Set by the panel: a dropped PNG that carries its recipe (name, bytes, record).
+        self.on_recipe_file: Callable[[str, bytes, dict[str, Any]], None] | None = None
         self._build()
         self.chips: WidgetList[ReferenceChip] = WidgetList(self.strip, lock)
         self.refresh_namespace()
@@ -185,7 +187,15 @@ class ReferencePicker(widgets.VBox):
             self.upload.value = ()  # the bytes are kept by the panel, not in widget state
 
     def _on_dropped(self, name: str, data: bytes) -> None:
-        """A dropped or pasted file: the same checks as an upload; the reasons are said per drop."""
+        """A dropped or pasted file: the same checks as an upload; the reasons are said per drop.
+        A PNG of ours goes to `on_recipe_file` (when set), which asks what it is for."""
+        if self.on_recipe_file is not None:
+            from ...images.provenance import provenance_in_png
+
+            record = provenance_in_png(data)
+            if record is not None:
+                self.on_recipe_file(name, data, record)
+                return
         try:
             problem = self._add_upload(data, name)
         except Exception as exc:

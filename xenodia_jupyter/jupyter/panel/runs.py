@@ -66,12 +66,15 @@ class Runs:
     def running(self) -> int:
         return sum(row.running for row in self.rows)
 
-    def generate(self, prompt: str, references: list[Any], aspect: str, resolution: str) -> RunRow:
-        """Start one generation (the request is checked already)."""
+    def generate(
+        self, prompt: str, references: list[Any], aspect: str, resolution: str, parent: str | None = None
+    ) -> RunRow:
+        """Start one generation (the request is checked already); `parent`: the
+        journal id it remixes."""
         row = RunRow(prompt, f"{aspect} · {resolution}", self.dismiss)
         with self._lock:  # the run cannot end (and be dismissed) before it is listed
             self.rows.append(row)
-            row.task = self._start(self._run(row, prompt, references, aspect, resolution))
+            row.task = self._start(self._run(row, prompt, references, aspect, resolution, parent))
         return row
 
     def sweep(self, spec: SweepSpec, references: list[Any]) -> RunRow:
@@ -99,10 +102,13 @@ class Runs:
 
     # One image ------------------------------------------------------------------------------------
 
-    async def _run(self, row: RunRow, prompt: str, references: list[Any], aspect: str, resolution: str) -> None:
+    async def _run(
+        self, row: RunRow, prompt: str, references: list[Any], aspect: str, resolution: str, parent: str | None
+    ) -> None:
         client = self._client
         try:
             request = await client.prepare(prompt, references or None, aspect_ratio=aspect, resolution=resolution)
+            request.parent = parent
             row.note("sending…")
 
             def report(task: Task) -> None:

@@ -6,7 +6,8 @@
     panel.generate_button.click()      # runs in the background; the kernel stays free
     panel.results, panel.last          # GenerationResults, newest last
     panel.dropzone                     # drop or paste images: reference chips (dropzone.py)
-    panel.results_view                 # the gallery: filter, stars, history, lightbox, compare (gallery.py)
+    panel.results_view                 # the gallery: search, filter, stars, lightbox, compare (gallery.py)
+    panel.remixing.load(result)        # Remix: its recipe in the form; Generate records the parent (remixing.py)
 
     panel.sweep_toggle.value = True    # sweep one word of the prompt (sweep_form.py)
     panel.sweep_axis.value = "style = ink wash, origami"
@@ -49,6 +50,7 @@ from .choices import Choices
 from .gallery import Gallery
 from .reference_chip import rereadable
 from .reference_picker import Namespace, ReferencePicker
+from .remixing import Remixing
 from .run_row import RunRow
 from .runs import Runs
 from .sweep_form import SweepForm
@@ -58,6 +60,7 @@ from .widget_tools import button, close_tree, tagged
 if TYPE_CHECKING:
     from ...batches.sweeps import Sweep
     from ...client.async_client import AsyncClient
+    from ...core.recipe import Recipe
     from ..settings import XenodiaSettings
 
 __all__ = ["Panel"]
@@ -143,7 +146,13 @@ class Panel(widgets.VBox):
             say=self._say,
             on_use=lambda r: self._guard(lambda: self.picker.add_result(r)),
             lock=self._lock,
+            on_remix=lambda r: self._guard(lambda: self.remixing.load(r)),
         )
+        self.remixing = Remixing(
+            self.client.store, apply=self._fill_form, say=self._say,
+            use_reference=lambda name, data: self._guard(lambda: self.picker.add(data, name)),
+        )
+        self.picker.on_recipe_file = self.remixing.offer
         self.results = self.results_view.results  # the same list: newest last
         self.sweeps = self.results_view.sweeps  # the same list: newest last
         self.gallery, self.cards = self.results_view.grid, self.results_view.cards
@@ -168,6 +177,7 @@ class Panel(widgets.VBox):
             self.sweep_form,
             W.HBox([self.choices, self.sweep_toggle, self.generate_button], **row),  # two lines under ~600 px
             self.price,
+            self.remixing,
             self.picker,
             self.message,
             self.jobs.box,
@@ -246,8 +256,20 @@ class Panel(widgets.VBox):
             self._say(error_html(exc))
             return
         self._say("")
-        self.runs.generate(prompt, self.references, aspect, resolution)
+        self.runs.generate(prompt, self.references, aspect, resolution, parent=self.remixing.parent)
         self._refresh_price()
+
+    def _fill_form(self, recipe: Recipe) -> None:
+        """A recipe in the form: its prompt, parameters and references (Remix)."""
+        self.sweep_toggle.value = False
+        self.prompt.value = recipe.prompt
+        if recipe.aspect_ratio in self.aspect_ratio.options:
+            self.aspect_ratio.value = recipe.aspect_ratio
+        if recipe.resolution in self.resolution.options:  # after the ratio: it may refill these options
+            self.resolution.value = recipe.resolution
+        self.picker.clear()
+        for number, reference in enumerate(recipe.references, 1):
+            self.picker.add(reference, f"recipe reference {number}")
 
     @property
     def last(self) -> GenerationResult | None:
@@ -297,6 +319,7 @@ class Panel(widgets.VBox):
             self.results_view.clear()
             self.runs.clear_finished()
             self.picker.clear()
+            self.remixing.forget()
         self._say("")
         self._refresh_price()
 
