@@ -40,6 +40,11 @@ class Preferences:
     def __init__(self, journal: Journal) -> None:
         self.journal = journal
 
+    @property
+    def folder(self) -> Path:
+        """The output folder whose journal holds these choices."""
+        return self.journal.path.parent
+
     def rows(self) -> Iterator[dict[str, Any]]:
         """One dict per decided pair, in the order of the decisions; a pair whose
         result is no longer in the journal is left out."""

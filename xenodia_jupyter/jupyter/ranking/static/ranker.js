@@ -45,7 +45,7 @@ export default {
     const note = make("div", "xenodia-ranker-note");
     const row = make("div", "xenodia-ranker-buttons");
     const buttons = BUTTONS.map(([choice, label, tooltip]) => {
-      const button = make("button", `jupyter-button widget-button xenodia-ranker-${choice}`, label);
+      const button = make("button", `jupyter-button widget-button xenodia-ranker-choose-${choice}`, label);
       button.title = tooltip;
       button.addEventListener("click", () => { model.send({ choice }); root.focus(); });
       row.append(button);
@@ -101,14 +101,14 @@ export default {
     model.on("change", draw);
     model.on("change:pair_key", onPairChange);
     model.on("msg:custom", onMessage);
-    document.addEventListener("keydown", onKey, true);
+    window.addEventListener("keydown", onKey, true); // before the front end's own shortcuts (↓ moves between cells)
     draw();
     model.send({ want: "previews" });
     return () => {
       model.off("change", draw);
       model.off("change:pair_key", onPairChange);
       model.off("msg:custom", onMessage);
-      document.removeEventListener("keydown", onKey, true);
+      window.removeEventListener("keydown", onKey, true);
       sides.forEach((side) => setPicture(side, null));
     };
   },
