@@ -31,6 +31,7 @@ from xenodia_jupyter import AsyncClient
 from xenodia_jupyter.core.results import GenerationResult
 from xenodia_jupyter.emulator import Emulator
 from xenodia_jupyter.jupyter import engine, markup
+from xenodia_jupyter.jupyter.compare.difference import VIEW_PX as COMPARE_VIEW_PX
 from xenodia_jupyter.jupyter.panel.gallery import HISTORY_PAGE
 from xenodia_jupyter.jupyter.panel.studio import Panel
 from xenodia_jupyter.jupyter.settings import XenodiaSettings
@@ -699,7 +700,7 @@ def test_a_click_on_a_thumbnail_opens_a_screen_sized_preview_with_the_details(pa
 # The compare strip -------------------------------------------------------------------------------
 
 
-def test_compare_shows_2_to_4_results_side_by_side_with_their_differences(panel: Panel) -> None:
+def test_compare_shows_2_to_4_results_in_a_compare_view_with_their_differences(panel: Panel) -> None:
     for i, (aspect, resolution) in enumerate((("1:1", "1K"), ("16:9", "2K"), ("1:1", "1K"), ("4:3", "1K"), ("1:1", "2K"))):
         panel.aspect_ratio.value, panel.resolution.value = aspect, resolution
         generated(panel, "same prompt" if i < 4 else "other", i + 1)
@@ -708,23 +709,25 @@ def test_compare_shows_2_to_4_results_side_by_side_with_their_differences(panel:
     cards[0].compare_toggle.value = True
     assert strip.layout.display == "none"  # one is not a comparison
     cards[1].compare_toggle.value = True
-    assert strip.layout.display is None and len(strip.row.children) == 2
+    assert strip.layout.display is None and strip.view.results == [cards[0].result, cards[1].result]
     table = strip.diff.value
     assert "aspect ratio" in table and "resolution" in table and "prompt" not in table
     assert "1:1" in table and "16:9" in table
-    until(lambda: len(strip._pictures) == 2)  # each at COMPARE_PX, not the card's thumbnail stretched
-    picture = Image.open(io.BytesIO(strip._pictures[id(cards[1])]))
-    assert max(picture.size) == markup.COMPARE_PX
+    strip.view.wait()  # the pair's previews, made from the files (not the cards' thumbnails stretched)
+    left = Image.open(io.BytesIO(strip.view.shown["left"]))
+    assert max(left.size) == COMPARE_VIEW_PX
     cards[2].compare_toggle.value = True
     cards[3].compare_toggle.value = True
     cards[4].compare_toggle.value = True  # a fifth is refused
     assert cards[4].compare_toggle.value is False and len(strip.picked) == 4
     assert "at most 4" in panel.message.value
-    assert strip.row.layout.grid_template_columns == f"repeat(4, minmax(0, {markup.COMPARE_PX}px))"  # the same size
+    assert len(strip.view.results) == 4 and strip.view.baseline == 0  # the first picked stays the baseline
     cards[1].compare_toggle.value = False
     assert [c.result for c in strip.picked] == [cards[0].result, cards[2].result, cards[3].result]
+    assert strip.view.results == [c.result for c in strip.picked]
     strip.clear_button.click()
     assert strip.layout.display == "none" and not any(c.compare_toggle.value for c in cards)
+    assert strip.view.results == [] and strip.view.shown == {}  # nothing large left in the view
 
 
 def test_clear_closes_the_lightbox_and_the_compare_strip_widgets(panel: Panel) -> None:
@@ -736,7 +739,7 @@ def test_clear_closes_the_lightbox_and_the_compare_strip_widgets(panel: Panel) -
     panel.clear()
     view = panel.results_view
     assert view.lightbox.layout.display == "none" and view.compare.layout.display == "none"
-    assert view.compare.row.children == () and len(panel.cards) == 0
+    assert view.compare.view.results == [] and len(panel.cards) == 0
     assert isinstance(view.lightbox.picture, Widget)
 
 
