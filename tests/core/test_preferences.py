@@ -85,3 +85,19 @@ def test_scores_of_some_results_count_only_the_choices_between_them(candidates: 
     assert set(some.index) == {candidates[0].journal_id, candidates[1].journal_id}
     assert some["comparisons"].tolist() == [1, 1] and some["ties"].tolist() == [1, 1]
     assert list(scores(candidates.to_pandas()).index) == list(table.index)  # a DataFrame with journal_id works too
+
+
+def test_a_ranker_records_into_the_folder_beside_its_results(make_client: object, tmp_path: Path) -> None:
+    elsewhere = make_client(output_dir=tmp_path / "elsewhere")  # type: ignore[operator]
+    results = elsewhere.generate_many(["a hare", "a hen"], concurrency=2)
+    rank(results).choose("right")
+    (row,) = preferences(tmp_path / "elsewhere").to_pandas().itertuples()
+    assert (row.chosen_id, row.rejected_id, row.tie) == (results[1].journal_id, results[0].journal_id, False)
+    assert preferences().to_pandas().empty  # the default folder holds none of it
+    assert scores(results).index[0] == results[1].journal_id
+
+
+def test_no_choices_yet_is_an_empty_table_with_the_columns(tmp_path: Path) -> None:
+    table = scores(output_dir=tmp_path / "fresh")
+    assert table.empty and list(table.columns) == ["score", "wins", "losses", "ties", "comparisons"]
+    assert len(preferences(tmp_path / "fresh")) == 0
