@@ -285,14 +285,14 @@ def run_skipped_cells(page: Any, scope: str = ".jp-Notebook", wait: float = 20) 
     prompts.last.filter(has_text=SCHEDULED).wait_for(timeout=30_000)
 
 
-def run_all_cells(page: Any) -> Any:
+def run_all_cells(page: Any, widget: str = ".xenodia-panel") -> Any:
     """Run > Run All Cells in the panel notebook once the page is ready (see NOTEBOOK_STATE),
-    wait until every cell has run, and return the panel's locator.
+    wait until every cell has run, and return the locator of the panel (or of `widget`).
 
     Each attempt is bounded; a failed one (Run All ran nothing, or the widget manager missed
     the panel's models: "Error displaying widget: model not found") reloads the page, which
     attaches to the same kernel afresh."""
-    panel = page.locator(".xenodia-panel")
+    panel = page.locator(widget)
     missed = page.get_by_text("Error displaying widget")
     for attempt in range(4):
         if attempt:

@@ -406,3 +406,25 @@ def test_in_a_kernel_the_gallery_shows_words_for_a_notebook_read_without_one(
         assert "application/vnd.jupyter.widget-view+json" in data
         cell = kernel.run("g.select([0, 2]); print(len(g.selected.to_pandas()))")
         assert cell.outputs[-1]["text"].strip() == "2"
+
+
+# Compare ---------------------------------------------------------------------------------------
+
+
+def test_compare_shows_two_to_four_selected_results_below_the_cards(
+    results: ResultList[GenerationResult], make_gallery: Callable[..., Gallery]
+) -> None:
+    from xenodia_jupyter.jupyter.compare.view import CompareView
+
+    g = make_gallery(results)
+    assert g.view.can_compare
+    g.select([1])
+    g.view.receive({"event": "compare"})
+    assert "select 2 to 4 results to compare, not 1" in g.view.note and g.compare_box.children == ()
+    g.select([1, 3])
+    g.view.receive({"event": "compare"})
+    assert g.view.note == ""
+    close, shown = g.compare_box.children
+    assert isinstance(shown, CompareView) and shown.titles == [PROMPTS[1], PROMPTS[3]]
+    close.click()
+    assert g.compare_box.children == () and shown.comm is None
