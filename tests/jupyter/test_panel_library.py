@@ -70,6 +70,8 @@ def test_remix_from_a_card_fills_the_form_and_generate_records_the_parent(
     assert panel.prompt.value == "a red lighthouse" and panel.aspect_ratio.value == "16:9"
     assert [c.label for c in panel.picker.chips] == ["recipe reference 1"]
     assert "Remixing" in panel.remixing.note.value and panel.remixing.parent == source.journal_id
+    assert panel.remixing.note_row.layout.display != "none"
+    assert panel.remixing.question_row.layout.display == "none"  # nothing was dropped
     panel.prompt.value = "a blue lighthouse"
     panel.generate_button.click()
     until(lambda: len(panel.results) == 2)

@@ -42,7 +42,8 @@ BRAND_TEXT = _text("var(--jp-brand-color1, #1976d2)", 70)  # links
 STAR = "var(--jp-warn-color0, #c90)"  # a starred card's border
 CHIP_PX = 64  # thumbnail of a reference chip
 CARD_PX = 128  # thumbnail of a gallery card
-CARD_WIDTH_PX = 172  # a gallery card: the thumbnail and a row of six 26 px icon buttons
+CARD_WIDTH_PX = 148  # a gallery card: the thumbnail, and its seven 26 px icon buttons in two rows
+# (narrow enough for two columns in a 480 px window)
 PREVIEW_PX = 1024  # the lightbox's JPEG: screen-sized, never the 4K PNG
 COMPARE_PX = 256  # each image of the compare strip
 
@@ -221,11 +222,11 @@ PANEL_CSS = f"""
 .xenodia-panel .xenodia-upload i {{ font-size: var(--jp-widgets-font-size, 13px); }}
 .xenodia-panel .xenodia-upload::after {{ content: "Upload"; font-size: var(--jp-widgets-font-size, 13px);
   margin-left: 4px; }}
-.xenodia-panel .xenodia-gallery {{ grid-template-columns: repeat(auto-fill, {CARD_WIDTH_PX}px); }}
+.xenodia-panel .xenodia-gallery {{ grid-template-columns: repeat(auto-fill, {CARD_WIDTH_PX}px); justify-content: start; }}
 .xenodia-panel .xenodia-card.xenodia-rejected .xenodia-thumb {{ opacity: 0.35; }}
 .xenodia-panel .xenodia-card.xenodia-starred {{ border-color: {STAR} !important; }}
 .xenodia-panel .xenodia-card button {{ padding: 0; }}
-.xenodia-panel .xenodia-actions {{ display: flex; justify-content: center; gap: 2px; margin-top: 2px; }}
+.xenodia-panel .xenodia-actions {{ display: flex; flex-wrap: wrap; justify-content: center; gap: 2px; margin-top: 2px; }}
 .xenodia-panel .xenodia-actions button {{ width: 26px; min-width: 26px; margin: 0; }}
 .xenodia-panel .xenodia-always:disabled, .xenodia-panel .xenodia-always.mod-active:disabled {{ opacity: 1; cursor: default; }}
 .xenodia-panel .xenodia-ref-remove {{ padding: 0; min-width: 26px; text-overflow: clip; }}

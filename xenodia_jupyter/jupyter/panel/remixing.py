@@ -46,18 +46,20 @@ class Remixing(widgets.VBox):
         self._say = say
         self.parent: str | None = None
         self._offered: tuple[str, bytes, dict[str, Any]] | None = None
-        row = {"layout": widgets.Layout(align_items="center", flex_flow="row wrap", display="none")}
+        def row() -> dict[str, Any]:  # a Layout each: one shared would show and hide both rows
+            return {"layout": widgets.Layout(align_items="center", flex_flow="row wrap", display="none")}
+
         self.note = tagged(widgets.HTML(), "xenodia-remix-note")
         self.forget_button = button("", "xenodia-remix-forget", icon="times", width="32px",
                                     tooltip="Forget the recipe: the next Generate is not a remix")
         self.forget_button.on_click(lambda _b: self.forget())
-        self.note_row = widgets.HBox([self.note, self.forget_button], **row)
+        self.note_row = widgets.HBox([self.note, self.forget_button], **row())
         self.question = tagged(widgets.HTML(), "xenodia-recipe-question")
         self.as_reference_button = button("Use as reference", "xenodia-drop-as-reference", icon="plus", width="auto")
         self.as_recipe_button = button("Load its recipe", "xenodia-drop-as-recipe", icon="random", width="auto")
         self.as_reference_button.on_click(lambda _b: self.answer("reference"))
         self.as_recipe_button.on_click(lambda _b: self.answer("recipe"))
-        self.question_row = widgets.HBox([self.question, self.as_reference_button, self.as_recipe_button], **row)
+        self.question_row = widgets.HBox([self.question, self.as_reference_button, self.as_recipe_button], **row())
         self.children = [self.question_row, self.note_row]
 
     def load(self, source: object) -> Recipe | None:
