@@ -57,6 +57,13 @@ _LAZY = {
     "Job": "core.loop_thread",  # what generate_many(compute=False) returns: a future of the results
     "Library": "core.library",
     "Recipe": "core.recipe",
+    "Gallery": "jupyter.gallery.widget",
+    "gallery": "jupyter.gallery.widget",
+    "Ranker": "jupyter.ranking",
+    "rank": "jupyter.ranking",
+    "Preferences": "core.preferences",
+    "preferences": "core.preferences",
+    "scores": "core.preferences",
 }
 
 __all__ = [
@@ -75,6 +82,7 @@ if TYPE_CHECKING:
     from .core.export import thumbnail_column
     from .core.library import Library
     from .core.loop_thread import Job
+    from .core.preferences import Preferences, preferences, scores
     from .core.preparer import PreparedGeneration
     from .core.recipe import Recipe
     from .core.results import GenerationResult, ResultList
@@ -96,7 +104,9 @@ if TYPE_CHECKING:
         XenodiaError,
     )
     from .images.provenance import provenance
+    from .jupyter.gallery.widget import Gallery, gallery
     from .jupyter.panel.studio import Panel
+    from .jupyter.ranking import Ranker, rank
     from .wire.protocol import Task
     from .wire.rules import ModelInfo, PriceTier
 
@@ -227,6 +237,7 @@ def library(output_dir: str | os.PathLike[str] | None = None) -> Library:
     """The saved results of an output folder as a searchable collection
     (default: the default client's folder); see `Library.search`."""
     from .core.library import Library
+    from .core.preferences import Preferences, preferences, scores
 
     return Library(store=default_client().store) if output_dir is None else Library(output_dir)
 
@@ -255,7 +266,9 @@ def panel(
     budget_usd: float | None = None,
 ) -> Panel:
     """The generation studio widget (also `%xenodia panel`)."""
+    from .jupyter.gallery.widget import Gallery, gallery
     from .jupyter.panel.studio import Panel
+    from .jupyter.ranking import Ranker, rank
 
     return Panel(output_dir, timeout=timeout, budget_usd=budget_usd)
 

@@ -17,7 +17,7 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 KEY = "notebook-test-secret-key-4b1d"
 
 
-@pytest.mark.parametrize("name", ["quickstart", "references", "batch_exploration", "panel", "sweep", "cluster"])
+@pytest.mark.parametrize("name", ["quickstart", "references", "batch_exploration", "panel", "sweep", "cluster", "ranking", "library"])
 def test_notebook_runs_against_the_emulator(name: str, tmp_path: Path) -> None:
     source = NOTEBOOKS / f"{name}.ipynb"
     nb = nbformat.read(source, as_version=4)
