@@ -47,6 +47,22 @@ DEFAULT_BASE_URL = "https://api.xenodia.xyz"
 MAX_JSON_BYTES = 1 << 20  # a task envelope or the model catalogue is a few KB
 MAX_ERROR_BYTES = 64 << 10
 MAX_RETRY_AFTER_S = 60.0
+# Connections kept to each origin, and HTTP exchanges in progress at once.  A
+# batch of many items holds far more tasks than exchanges (most of them wait
+# for their next poll), and httpcore's pool looks at every waiting request and
+# every connection each time one starts or ends: a queue inside the pool costs
+# CPU per exchange that grows with its length.  So the exchanges wait their turn
+# here instead (in `Transport.exchange`, a plain semaphore), the pool never
+# queues, and its connections stay open (keep-alive as large as the pool), so
+# none is closed and opened again between exchanges.
+MAX_EXCHANGES = 32
+# An idle connection is closed after this long, well before the servers' own
+# keep-alive timeouts (5 s for uvicorn and Node, 60-75 s behind most proxies):
+# a connection the server closes at the moment a request goes out on it fails
+# with a ReadError, and for a generation POST that means "may have been
+# billed, not repeated" (a batch at concurrency 200 hit this once in 10,000
+# items with httpx's 5 s, the same as uvicorn's).
+KEEPALIVE_EXPIRY_S = 2.0
 
 
 class BearerAuth(httpx.Auth):
@@ -144,10 +160,14 @@ class Transport:
         self._secret = api_key
         self.policy = policy
         self._traced = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
+        self.max_exchanges = MAX_EXCHANGES
+        self._turns: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(request_timeout, connect=10.0),
             transport=transport,
-            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            limits=httpx.Limits(
+                max_connections=MAX_EXCHANGES, max_keepalive_connections=MAX_EXCHANGES, keepalive_expiry=KEEPALIVE_EXPIRY_S
+            ),
             headers={"User-Agent": "xenodia-jupyter/0.1"},
             auth=BearerAuth(api_key, base_url) if api_key else None,
         )
@@ -175,6 +195,16 @@ class Transport:
 
     def url(self, path: str) -> str:
         return self.base_url + path
+
+    def exchange(self) -> asyncio.Semaphore:
+        """The turn of one HTTP exchange (`async with transport.exchange():`
+        around the request and the reading of its body): at most
+        `MAX_EXCHANGES` at once, so that httpcore's pool never holds a queue.
+        Waiting here sends nothing; the caller's deadline ends the wait."""
+        loop = asyncio.get_running_loop()
+        if self._turns is None or self._turns[0] is not loop:  # one semaphore per event loop that uses it
+            self._turns = (loop, asyncio.Semaphore(self.max_exchanges))
+        return self._turns[1]
 
     # Requests ------------------------------------------------------------------------
 
@@ -230,8 +260,12 @@ class Transport:
             nonlocal phase
             phase = "waiting"
             await self.limiter.turn(deadline)
-            phase = "connecting" if self._traced else "sending"
             url = self.url(protocol.GENERATIONS_PATH)
+            async with self.exchange():
+                phase = "connecting" if self._traced else "sending"
+                return await send(url)
+
+        async def send(url: str) -> protocol.Task:
             async with self.http.stream(
                 "POST", url, headers=headers, extensions={"trace": trace}, **body.as_httpx_kwargs()
             ) as response:
@@ -279,7 +313,7 @@ class Transport:
 
         async def once() -> Any:
             await self.limiter.paused()
-            async with self.http.stream("GET", url, **options) as response:
+            async with self.exchange(), self.http.stream("GET", url, **options) as response:
                 content = await self._read_ok(response, MAX_JSON_BYTES, task_id=task_id)
             return protocol.decode_json(content, f"GET {_path(url)}")
 
@@ -299,7 +333,7 @@ class Transport:
         never sent (the CDN is another origin, and redirects may go anywhere)."""
 
         async def once() -> bytes:
-            async with self.http.stream("GET", url, follow_redirects=True, auth=None) as response:
+            async with self.exchange(), self.http.stream("GET", url, follow_redirects=True, auth=None) as response:
                 declared = response.headers.get("content-length")
                 if response.status_code == 200 and declared and declared.isdigit() and int(declared) > limit:
                     raise APIResponseError(f"{url} is {int(declared):,} bytes, more than the {limit:,}-byte cap")
@@ -318,7 +352,8 @@ class Transport:
 
         async def once() -> tuple[bytes, int | None]:
             headers = {"Range": f"bytes=0-{nbytes - 1}"}
-            async with self.http.stream("GET", url, headers=headers, follow_redirects=True, auth=None) as response:
+            async with self.exchange(), \
+                    self.http.stream("GET", url, headers=headers, follow_redirects=True, auth=None) as response:
                 if response.status_code not in (200, 206):
                     await self._read_ok(response, 0)  # raises the typed error
                 head = b""
