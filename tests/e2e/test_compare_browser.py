@@ -158,6 +158,31 @@ def _drive(page: Any, view: Any, name: str, expect: Any) -> None:
     stages = [s.bounding_box() for s in view.locator(".xenodia-cv-stage").all()]
     assert len(stages) == 2 and stages[0]["width"] == stages[1]["width"] and stages[0]["height"] == stages[1]["height"]
 
+    # The wheel, once the view is clicked, zooms both pictures together (not past the preview here).
+    view.locator(".xenodia-cv-names").click()
+    box = view.locator(".xenodia-cv-main").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.mouse.wheel(0, -200)
+    expect(view.locator(".xenodia-cv-zoom-level")).not_to_have_text("100%")
+    left, right = (
+        view.locator(s).evaluate("e => e.style.transform") for s in (".xenodia-cv-base", ".xenodia-cv-right")
+    )
+    assert left == right and "scale(1)" not in left, left
+    view.locator(".xenodia-cv-zoom-reset").click()
+    expect(view.locator(".xenodia-cv-zoom-level")).to_have_text("100%")
+
+    # Pick #3 for the right side, pin it as the baseline, and back.
+    left_name, right_name = view.locator(".xenodia-cv-name-left"), view.locator(".xenodia-cv-name-right")
+    view.locator(".xenodia-cv-pick", has_text="#3").click()
+    expect(right_name).to_contain_text("#3 · A green lighthouse")
+    view.locator(".xenodia-cv-pin").click()
+    expect(left_name).to_contain_text("Baseline #3 · A green lighthouse")
+    expect(right_name).to_contain_text("#1 · A red lighthouse")
+    view.locator(".xenodia-cv-pin").click()
+    expect(left_name).to_contain_text("Baseline #1")
+    view.locator(".xenodia-cv-pick", has_text="#2").click()
+    expect(right_name).to_contain_text("#2 · A blue lighthouse")
+
     # Swipe: the divider follows the mouse.
     view.locator(".xenodia-cv-mode[data-mode='swipe']").click()
     divider = view.locator(".xenodia-cv-divider")

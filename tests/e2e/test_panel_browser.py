@@ -296,18 +296,20 @@ def _curate(page: Any, panel: Any, app: str, expect: Any) -> None:
 
     for i in range(2):
         cards.nth(i).locator(".xenodia-compare-pick").click()
-    expect(page.locator(".xenodia-compare-item")).to_have_count(2)
+    compare = page.locator(".xenodia-compare .xenodia-cv")  # the compare view (tests/e2e/test_compare_browser.py)
+    expect(compare).to_be_visible()
     expect(page.locator(".xenodia-compare-table")).to_contain_text("prompt")
-    pictures = page.locator(".xenodia-compare-item img")
+    pictures = compare.locator("img.xenodia-cv-base, img.xenodia-cv-right")
     expect(pictures).to_have_count(2)
     for i in range(2):  # made in the background: measure them once they are drawn
-        expect(pictures.nth(i)).to_be_visible()
         page.wait_for_function("e => e.complete && e.naturalWidth > 0", arg=pictures.nth(i).element_handle())
     sizes = {
         (round(b["width"]), round(b["height"]))
-        for b in (e.bounding_box() for e in page.locator(".xenodia-compare-item img").all())
+        for b in (e.bounding_box() for e in compare.locator(".xenodia-cv-stage").all())
     }
     assert len(sizes) == 1, sizes  # side by side at the same size
+    compare.locator(".xenodia-cv-mode[data-mode='swipe']").click()
+    expect(compare.locator(".xenodia-cv-divider")).to_be_visible()
     panel.screenshot(path=str(BUILD / f"panel-{app}-compare.png"))
     page.set_viewport_size({"width": 480, "height": 1100})
     page.wait_for_timeout(400)
