@@ -3,9 +3,10 @@ against JupyterLab 4 and Notebook 7, in the Light and Dark themes, on
 loopback against the emulator.  A notebook makes 31 results (one a remix) and
 shows them in a gallery of 12 cards a page; its kernel writes `g.selected`
 to selected.json whenever the selection changes.  In the page: the cards'
-thumbnails arrive, typing in the search box filters the cards, a click and a
-shift-click select and the kernel follows, "More" draws the next page, the
-lightbox opens with its larger picture and closes on Esc, a star is written
+thumbnails arrive, scrolling to the end draws the next page, typing in the search box filters the cards, a click and a
+shift-click select and the kernel follows, Compare shows the selected ones,
+"remix of …" leads to the parent, "More" draws the next page, the lightbox
+opens with its larger picture, steps with → and closes on Esc, a star is written
 to the journal; every text reads at 4.5:1; the saved notebook is small and
 holds no picture.  Screenshots: build/browser/gallery-<app>-<theme>-*.png.
 
@@ -52,11 +53,11 @@ assert CONTRAST != LOW_CONTRAST
 
 SUBJECTS = ["A lighthouse at dawn", "A fox in ink wash", "A red bicycle", "A heron in the reeds", "A city at night"]
 CELLS = [
-    "import json, pathlib\nimport xenodia_jupyter as xj\nfrom xenodia_jupyter.jupyter.gallery.widget import Gallery",
+    "import json, pathlib\nimport xenodia_jupyter as xj",
     f"subjects = {SUBJECTS!r}\n"
     "made = xj.generate_many([f'{s}, study {n}' for n in range(6) for s in subjects], concurrency=4)\n"
     "child = xj.remix(made[0], prompt='The same lighthouse in deep snow')",
-    "g = Gallery([child, *made], page_size=12)\n"
+    "g = xj.Gallery([child, *made], page_size=12)\n"
     "def keep(change):  # whole or not at all: the test reads it meanwhile\n"
     "    pathlib.Path('selected.part').write_text(json.dumps([r.prompt for r in g.selected]))\n"
     "    pathlib.Path('selected.part').replace('selected.json')\n"
@@ -74,6 +75,9 @@ COLUMNS = """(selector) => {
   return {columns: row.length, gap: box.right - row[row.length - 1].getBoundingClientRect().right,
           width: box.width, right: box.right, window: window.innerWidth};
 }"""
+
+
+IN_VIEW = "e => { const r = e.getBoundingClientRect(); return r.bottom > 0 && r.top < window.innerHeight; }"
 
 
 @pytest.fixture(scope="module")
@@ -139,6 +143,14 @@ def _drive(page: Any, expect: Any, name: str, server: JupyterServer, tmp_path: P
     assert page.evaluate(f"() => [...document.querySelectorAll('{GALLERY} .xg-thumb img')].every(i => i.naturalWidth > 0)")
     expect(cards.first.locator(".xg-lineage")).to_contain_text("remix of “A lighthouse at dawn")
 
+    # Scrolling to the end of the cards draws the next page (once per time it comes into view).
+    page.set_viewport_size({"width": 1280, "height": 500})
+    cards.first.scroll_into_view_if_needed()
+    wait_for(lambda: not gallery.locator(".xg-end").evaluate(IN_VIEW), "the end of the grid out of sight")
+    gallery.locator(".xg-end").scroll_into_view_if_needed()
+    expect(cards).to_have_count(24)
+    page.set_viewport_size({"width": 1280, "height": 1300})
+
     # Typing filters the cards; clearing the box brings them back.
     search = gallery.locator(".xg-search")
     search.fill("lighthouse")
@@ -161,6 +173,17 @@ def _drive(page: Any, expect: Any, name: str, server: JupyterServer, tmp_path: P
     cards.nth(2).locator(".xg-prompt").click()  # a click on a selected card unselects it
     wait_for(lambda: json.loads(selected.read_text()) == [expected[0], *expected[2:]], "one unselected")
 
+    # With 3 selected, Compare shows them side by side below the cards.
+    gallery.locator(".xg-compare").click()
+    compare = page.locator(".xenodia-gallery-compare .xenodia-cv")
+    expect(compare).to_be_visible()
+    page.locator(".xenodia-gallery-compare-close").click()
+    expect(compare).to_have_count(0)
+
+    # "remix of …" on a card: its parent's card is scrolled to and flashes.
+    cards.first.locator(".xg-lineage").click()
+    expect(cards.nth(1)).to_have_class(re.compile("xg-flash"))
+
     # "More" draws the next page.
     more = gallery.locator(".xg-more")
     more.scroll_into_view_if_needed()
@@ -179,9 +202,11 @@ def _drive(page: Any, expect: Any, name: str, server: JupyterServer, tmp_path: P
     wait_for(lambda: big.evaluate("i => i.naturalWidth") == 1024, "the 1024 px preview")
     page.wait_for_timeout(300)  # let it paint
     lightbox.locator(".xg-lightbox-panel").screenshot(path=str(BUILD / f"gallery-{name}-lightbox.png"))
-    page.keyboard.press("ArrowRight")
-    expect(lightbox.locator(".xg-position")).to_have_text("2 of 31")
+    lightbox.locator(".xg-lineage").click()  # in the lightbox, "remix of …" shows the parent there
     expect(lightbox.locator(".xg-lightbox-prompt")).to_have_text("A lighthouse at dawn, study 0")
+    page.keyboard.press("ArrowRight")
+    expect(lightbox.locator(".xg-position")).to_have_text("3 of 31")
+    expect(lightbox.locator(".xg-lightbox-prompt")).to_have_text("A fox in ink wash, study 0")
     page.keyboard.press("Escape")
     expect(lightbox).to_be_hidden()
 

@@ -396,8 +396,7 @@ def test_in_a_kernel_the_gallery_shows_words_for_a_notebook_read_without_one(
     with KernelSession(tmp_path, env) as kernel:
         cell = kernel.run(
             "import xenodia_jupyter as xj\n"
-            "from xenodia_jupyter.jupyter.gallery.widget import gallery\n"
-            "g = gallery(xj.history())\n"
+            "g = xj.gallery(xj.history())\n"
             "g"
         )
         data = cell.outputs[-1]["data"]
