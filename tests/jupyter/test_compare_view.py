@@ -206,6 +206,10 @@ def test_zooming_past_the_preview_fetches_a_larger_one_never_the_full_file(tmp_p
     browser_says(view, event="larger")  # asked twice: no bigger than LARGE_PX
     view.picture_px = 10_000
     assert view.picture_px == LARGE_PX
+    view.set_state({"zoom": 1.0})
+    view.pin()  # a new pair (the two swapped), not zoomed: previews again
+    view.wait()
+    assert view.picture_px == VIEW_PX and view.last("pictures")[0]["px"] == VIEW_PX
     view.close()
 
 

@@ -191,10 +191,13 @@ class CompareView(anywidget.AnyWidget):
         return min(max(int(proposal["value"]), 64), LARGE_PX)
 
     @traitlets.observe("baseline", "current", "picture_px")
-    def _pair_changed(self, _change: Any) -> None:
+    def _pair_changed(self, change: Any) -> None:
         count = len(self._results)
         if count > 1 and (self.current == self.baseline or not 0 <= self.current < count):
             self.current = (self.baseline + 1) % count  # observed again, with a valid pair
+            return
+        if change["name"] != "picture_px" and self.zoom <= 1 and self.picture_px != VIEW_PX:
+            self.picture_px = VIEW_PX  # a new pair, not zoomed: previews again (observed again)
             return
         self._refresh(pictures=True)
 
