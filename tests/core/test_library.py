@@ -288,3 +288,18 @@ def test_module_level_names_use_the_default_output_folder(emu, monkeypatch) -> N
     assert [r.journal_id for r in xj.lineage(child)] == [made.journal_id, child.journal_id]
     assert xj.recipe(child).parent == child.journal_id
     assert "Library" in repr(xj.library()) and time.time() > 0
+
+
+@pytest.mark.parametrize("few", [frozenset(), frozenset({"text"}), frozenset({"job"}), frozenset({"text", "job"})])
+def test_both_query_plans_find_the_same_rows_in_the_same_order(filled, few) -> None:
+    from xenodia_jupyter.store.search import Query
+
+    client, lib, _ = filled
+    client.generate_many(["a lighthouse keeper's cat", "a cat on a boat", "ink wash cat"], job="cats", progress=False)
+    lib.rate(lib.search("boat")[0], 1)
+    for kwargs in ({"text": "cat"}, {"text": "cat", "job": "cats"}, {"job": "cats", "starred": False},
+                   {"text": '"ink wash"', "rejected": False}, {"text": "lighthouse", "limit": 2}):
+        query = Query.checked(**kwargs)
+        default_plan = [r["id"] for r in lib.journal.select(*query.sql())]
+        other_plan = [r["id"] for r in lib.journal.select(*query.sql(few=few))]
+        assert other_plan == default_plan and default_plan, kwargs

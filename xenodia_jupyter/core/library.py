@@ -20,7 +20,7 @@ from ..errors import InvalidRequestError
 from ..store.entries import JournalEntry, entry_from_row
 from ..store.journal import RATINGS, Journal
 from ..store.outputs import OutputStore
-from ..store.search import Query
+from ..store.search import FEW, Query
 from .recipe import Recipe, read_recipe
 from .results import GenerationResult, ResultList
 
@@ -61,7 +61,7 @@ class Library:
         query = Query.checked(text=text, starred=starred, rejected=rejected, job=job, aspect_ratio=aspect_ratio,
                               resolution=resolution, since=since, until=until,
                               limit=None if order == "score" else limit)
-        sql, args = query.sql()
+        sql, args = query.sql(few=self._narrow(query))
         found = ResultList(self._result(e) for e in self._entries(sql, args))
         if order == "score":
             found = _by_score(found, self.journal)[:limit] if limit else _by_score(found, self.journal)
@@ -126,6 +126,12 @@ class Library:
 
     def __repr__(self) -> str:
         return f"<Library {str(self.store.root)!r}: {len(self)} results>"
+
+    def _narrow(self, query: Query) -> frozenset[str]:
+        """Which of the words ("text") and the job match few rows (the plan that starts from them)."""
+        if not self.journal.path.exists():
+            return frozenset()
+        return frozenset(name for name, (sql, args) in query.probes().items() if self.journal.select(sql, args)[0][0] <= FEW)
 
     def _entries(self, sql: str, args: list[Any]) -> list[JournalEntry]:
         if not self.journal.path.exists():
