@@ -129,6 +129,8 @@ def test_the_pair_on_screen_travels_as_buffers_never_in_the_widget_state(three: 
     assert view.titles == [r.prompt for r in three]
     kept = {k: v for k, v in state.items() if k not in ("_esm", "_css")}
     assert len(json.dumps(kept)) < 2_000  # the prompts and a few numbers
+    data, _ = view._repr_mimebundle_()
+    assert data["text/plain"] == "CompareView of 3 results; run the cell to compare them"  # read without a kernel
     view.close()
 
 

@@ -176,6 +176,14 @@ class CompareView(anywidget.AnyWidget):
         self._previews.clear()
         super().close()
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        """The widget, with words for a notebook read without a kernel (the pictures are not saved)."""
+        bundle = super()._repr_mimebundle_(**kwargs)
+        data = bundle[0] if isinstance(bundle, tuple) else bundle  # (data, metadata) or data
+        if isinstance(data, dict):
+            data["text/plain"] = f"CompareView of {len(self._results)} results; run the cell to compare them"
+        return bundle
+
     # Traits ----------------------------------------------------------------------------------
 
     @traitlets.validate("split")

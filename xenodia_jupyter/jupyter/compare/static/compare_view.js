@@ -74,10 +74,7 @@ export default {
     make("i", "fa fa-arrows-h", make("div", "xenodia-cv-handle", divider)).setAttribute("aria-hidden", "true");
     const second = make("div", "xenodia-cv-stage xenodia-cv-second", stages);
     const secondImg = make("img", "xenodia-cv-img xenodia-cv-right", second);
-    for (const img of [baseImg, otherImg, diffImg, secondImg]) {
-      img.draggable = false;
-      img.alt = "";
-    }
+    for (const img of [baseImg, otherImg, diffImg, secondImg]) img.draggable = false;
 
     const foot = make("div", "xenodia-cv-foot", root);
     const legend = make("span", "xenodia-cv-legend", foot);
@@ -197,6 +194,9 @@ export default {
         return;
       }
       const others = [...titles.keys()].filter((i) => i !== base);
+      baseImg.alt = `Baseline #${base + 1}: ${short(titles[base], 120)}`;
+      otherImg.alt = secondImg.alt = `#${other + 1}: ${short(titles[other], 120)}`;
+      diffImg.alt = `Difference between #${base + 1} and #${other + 1}`;
       leftName.textContent = `Baseline #${base + 1} · ${short(titles[base], 70)}`;
       leftName.title = titles[base];
       rightName.textContent = `#${other + 1} · ${short(titles[other], 70)}`;
