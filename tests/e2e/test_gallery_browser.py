@@ -172,6 +172,9 @@ def _drive(page: Any, expect: Any, name: str, server: JupyterServer, tmp_path: P
     expect(gallery.locator(".xg-count")).to_contain_text("4 selected")
     cards.nth(2).locator(".xg-prompt").click()  # a click on a selected card unselects it
     wait_for(lambda: json.loads(selected.read_text()) == [expected[0], *expected[2:]], "one unselected")
+    cards.nth(5).focus()
+    page.keyboard.press("Space")  # the keyboard selects too
+    wait_for(lambda: json.loads(selected.read_text()) == [expected[0], *expected[2:], "A city at night, study 0"], "Space")
 
     # With 3 selected, Compare shows them side by side below the cards.
     gallery.locator(".xg-compare").click()

@@ -159,6 +159,7 @@ def test_every_word_must_match_case_insensitively_and_a_quoted_phrase_as_a_phras
     assert Query("lighthouse ink").matches(text)
     assert Query("ligh").matches(text)  # while typing
     assert Query('"ink wash"').matches(text)
+    assert Query('"ink wa').matches(text) and not Query('"ink wh').matches(text)  # a phrase being typed
     assert Query("16:9").matches(text)
     assert not Query('"wash ink"').matches(text)
     assert not Query("lighthouse fox").matches(text)

@@ -120,7 +120,7 @@ def available_orders() -> list[str]:
 
 # The search box ---------------------------------------------------------------------------------
 
-_TOKENS = re.compile(r'"([^"]*)"|(\S+)')
+_TOKENS = re.compile(r'"([^"]*)"?|(\S+)')  # a quote not closed yet (while typing) runs to the end
 
 
 @dataclass(frozen=True)

@@ -81,6 +81,15 @@ function makeCard(record, ctx) {
   actions.append(open, rate.star, rate.reject);
   card.append(thumb, prompt, caption, lineage.link, actions);
   card.addEventListener("click", (e) => ctx.pick(card._record.i, e.shiftKey));
+  card.tabIndex = 0;  // Space or Enter selects, as a click does; o opens the lightbox
+  card.addEventListener("keydown", (e) => {
+    if (e.target !== card) return;
+    if (e.key === " " || e.key === "Enter") ctx.pick(card._record.i, e.shiftKey);
+    else if (e.key === "o") ctx.open(card._record.i);
+    else return;
+    e.preventDefault();
+    e.stopPropagation();  // not also a notebook shortcut
+  });
   thumb.addEventListener("dblclick", (e) => { e.preventDefault(); ctx.open(card._record.i); });
   card.update = (r) => {
     card._record = r;
