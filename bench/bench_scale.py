@@ -1,41 +1,59 @@
 """job: a named batch of 1,000 and 10,000 items against a zero-latency emulator.
 
-Ours: `Client.generate_many(prompts, job="scale-N", concurrency=200)`, the
-blocking client with everything on (journal, checks, the fsync of every
-file).  Baseline: the same batch written by hand on one `httpx.AsyncClient`
-(`httpx_baseline.run_many`: POST, poll, download, write; nothing else), at
-the same concurrency, in the same run.
+Ours: `Client.generate_many(prompts, job="scale-N", concurrency=200,
+progress=False)`, the blocking client with everything on (journal, checks,
+the fsync of every file).  Baselines, in the same run: the same batch as a
+user's asyncio script must write it (`httpx_baseline.run_many`: one
+`httpx.AsyncClient`, POST once and never again, poll, download, repeat a GET
+that failed, write each file), once with httpx's default pool limits and once
+with the pool sized to the concurrency ("tuned").
 
-Each side runs in a fresh process of its own (bench/scale_child.py), so that
-its CPU time (`getrusage`: every thread) and its peak RSS (VmHWM) are its
-own; the emulator runs in another (bench/emulator_server.py, serving one
-render for every task, so that it does not need a core to itself) and
-counts the requests it got.  Every item must be accounted for: as many
-POSTs as items, and for ours as many results, distinct files on disk and
-items the journal calls saved as items.  After our run the same call is made
-again on the finished job (no request may be sent; the time is in the note).
+Each side runs in a fresh process of its own (bench/scale_child.py), and
+its CPU time is that process's alone (`getrusage(RUSAGE_SELF)`: user +
+system, every thread; no progress bar, nothing else in it); its peak RSS is
+its VmHWM.  The emulator runs in another process (bench/emulator_server.py,
+serving one render for every task, so that it does not need a core to
+itself) and counts the requests it got.  Every item must be accounted for:
+as many POSTs as items (one each, never a second), and as many results,
+distinct files on disk and items the journal calls saved as items.  After
+our run the same call is made again on the finished job (no request may be
+sent; the time is in the note).
+
+At 1,000 items the three sides take turns, ROUNDS_1K times, in a rotating
+order, and the lines show medians; at 10,000 items each side runs once (about
+3 minutes each here).  The 100,000-item point runs ours alone (about 30
+minutes): `XENODIA_BENCH_100K=1`, or by itself with
+`python bench/bench_scale.py 100000` (prints its lines, writes
+build/bench-scale-100000.json).
 
 The measurement (`scale_child.measure`) takes any runner: a variant such as
 `generate_many(..., executor=dask_client)` is one more runner function
 passed by name to `scale_point` (see scale_child.py).
-
-100,000 items would take about half an hour per side here (about 18 ms of
-client CPU per generation on this machine), so that point is not run; set
-XENODIA_BENCH_100K=1 to run it too.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import statistics
+import sys
 from typing import Any
 
-from common import ROOT, CountingEmulator, Outcome, child_json, counting_emulator, fresh_dir
+from common import BUILD, ROOT, CountingEmulator, Outcome, child_json, counting_emulator, fresh_dir
 
 POINTS = (1_000, 10_000)
+ROUNDS_1K = 3  # turns of the three sides at 1,000 items (medians); 10,000 items: one each
 CONCURRENCY = 200
 RSS_TARGET_MB = 200.0
+WALL_TARGET = 1.05  # ours / the faster baseline
+CPU_TARGET = 1.0  # ours / each baseline
 CLUSTER_ITEMS = 10_000  # the job also run with executor= a 3-worker LocalCluster
-RUNNERS = {"ours": "ours", "baseline": "handwritten"}
+RUNNERS = {"ours": "ours", "default": "handwritten", "tuned": "handwritten-tuned"}
+BASELINE_TEXT = {
+    "default": "hand-written asyncio httpx (POST once, GETs repeated on failure, files written), httpx's default limits",
+    "tuned": "the same hand-written script with the pool sized to the concurrency "
+    f"(max_connections = max_keepalive_connections = {CONCURRENCY})",
+}
 
 
 def scale_point(emu: CountingEmulator, runner: str, count: int, *, job: str | None = None, folder: str = "") -> dict[str, Any]:
@@ -47,7 +65,7 @@ def scale_point(emu: CountingEmulator, runner: str, count: int, *, job: str | No
     emu.reset()
     args = [str(ROOT / "bench" / "scale_child.py"), runner, emu.base_url, emu.api_key, str(count), str(out),
             str(CONCURRENCY)] + ([job] if job else [])
-    data = child_json(args, timeout=3600)
+    data = child_json(args, timeout=4 * 3600)
     stats = emu.stats()
     return data | {"posts": stats["generate_posts"], "polls": stats["polls"], "downloads": stats["downloads"],
                    "out": str(out.relative_to(ROOT))}
@@ -68,71 +86,132 @@ def _label(count: int) -> str:
     return f"{count // 1000}k" if count % 1000 == 0 else f"{count:,}"
 
 
+def _per_gen_ms(runs: list[dict[str, Any]], count: int) -> list[float]:
+    return [r["cpu_s"] / count * 1000 for r in runs]
+
+
+def _where(data: dict[str, Any], count: int) -> str:
+    journal = "" if data["journal_saved"] is None else f", journal {data['journal_saved']:,}"
+    errors = f", errors {data['errors']}" if data["errors"] else ""
+    return f"saved {data['ok']:,}/{count:,} (files {data['saved_files']:,}{journal}), POSTs {data['posts']:,}{errors}"
+
+
+def measure_point(emu: CountingEmulator, count: int, rounds: int, sides: tuple[str, ...] = tuple(RUNNERS)) -> dict[str, list[dict[str, Any]]]:
+    """`rounds` turns of every side at `count` items, the order rotating each round."""
+    runs: dict[str, list[dict[str, Any]]] = {side: [] for side in sides}
+    for round_ in range(rounds):
+        order = list(sides[round_ % len(sides):] + sides[: round_ % len(sides)])
+        for side in order:
+            job = f"scale-{count}-{round_}" if side == "ours" else None
+            runs[side].append(scale_point(emu, RUNNERS[side], count, job=job))
+    return runs
+
+
+def point_outcomes(emu: CountingEmulator, count: int, rounds: int) -> tuple[list[Outcome], dict[str, Any]]:
+    """The lines of one size: CPU per generation against each baseline, wall
+    time against the faster baseline, peak RSS."""
+    runs = measure_point(emu, count, rounds)
+    ours_runs = runs["ours"]
+    last = ours_runs[-1]
+    again = scale_point(emu, RUNNERS["ours"], count, job=f"scale-{count}-{rounds - 1}", folder=last["out"])
+    resumed = accounted(again, count, posts=0) and again["polls"] == again["downloads"] == 0
+    whole = {side: all(accounted(r, count, posts=count) for r in rs) for side, rs in runs.items()}
+    cpu = {side: statistics.median(_per_gen_ms(rs, count)) for side, rs in runs.items()}
+    wall = {side: statistics.median(r["wall_s"] for r in rs) for side, rs in runs.items()}
+    rss = {side: statistics.median(r["peak_rss_mb"] for r in rs) for side, rs in runs.items()}
+    samples = {f"{side}_{what}": [r[key] for r in rs] for side, rs in runs.items()
+               for what, key in (("cpu_s", "cpu_s"), ("wall_s", "wall_s"), ("peak_rss_mb", "peak_rss_mb"))}
+    extra = {"items": count, "concurrency": CONCURRENCY, "rounds": rounds, "baselines": BASELINE_TEXT,
+             "runs": runs, "resume_of_finished_job": again}
+    reps = {side: len(rs) for side, rs in runs.items()}
+    label = _label(count)
+    ours_ok = whole["ours"]
+    out: list[Outcome] = []
+    for side in ("default", "tuned"):
+        out.append(Outcome(
+            f"job {label} (CPU per generation, vs {side} limits)",
+            " ms",
+            cpu["ours"],
+            cpu[side],
+            f"<= {CPU_TARGET:.1f}x the hand-written batch ({side} pool limits), client process alone; "
+            "every item saved, one POST each",
+            ours_ok and cpu["ours"] <= CPU_TARGET * cpu[side],
+            reps=reps,
+            samples=samples,
+            extra=extra,
+            note=f"ours {_where(last, count)}; {side}: {_where(runs[side][-1], count)}"
+            + ("" if whole[side] else " [the baseline LOST items]"),
+        ))
+    faster = min(("default", "tuned"), key=lambda side: wall[side])
+    out.append(Outcome(
+        f"job {label} (wall)",
+        " s",
+        wall["ours"],
+        wall[faster],
+        f"<= {WALL_TARGET:.2f}x the faster hand-written batch",
+        ours_ok and wall["ours"] <= WALL_TARGET * wall[faster],
+        reps=reps,
+        samples=samples,
+        extra=extra,
+        note=f"default limits {wall['default']:.1f} s, tuned {wall['tuned']:.1f} s; "
+        f"{count / wall['ours']:.0f} generations/s",
+    ))
+    out.append(Outcome(
+        f"job {label} (peak RSS)",
+        " MB",
+        rss["ours"],
+        rss["default"],
+        f"<= {RSS_TARGET_MB:.0f} MB, every item saved, one POST each",
+        ours_ok and rss["ours"] <= RSS_TARGET_MB,
+        reps=reps,
+        samples=samples,
+        extra=extra,
+        note=f"baseline: default limits (tuned {rss['tuned']:.0f} MB); RSS before the batch "
+        f"{last['rss_before_mb']:.0f} MB; resuming it: {again['wall_s']:.2f} s, "
+        f"{again['posts'] + again['polls'] + again['downloads']} requests"
+        + ("" if resumed else " [the resume was NOT clean]"),
+    ))
+    return out, last
+
+
+def ours_alone(emu: CountingEmulator, count: int) -> list[Outcome]:
+    """The 100,000-item point: ours only (a baseline would take another half
+    hour a side); CPU per generation, wall and peak RSS, every item accounted."""
+    data = scale_point(emu, RUNNERS["ours"], count, job=f"scale-{count}")
+    whole = accounted(data, count, posts=count)
+    label = _label(count)
+    extra = {"items": count, "concurrency": CONCURRENCY, "ours": data}
+    per_gen = data["cpu_s"] / count * 1000
+    note = f"{_where(data, count)}; wall {data['wall_s']:.0f} s ({count / data['wall_s']:.0f} generations/s)"
+    return [
+        Outcome(f"job {label} (CPU per generation)", " ms", per_gen, None,
+                "information: ours alone at this size (no baseline run); every item saved, one POST each",
+                None if whole else False, reps={"ours": 1}, samples={"ours_cpu_s": [data["cpu_s"]]}, extra=extra,
+                note=note, no_baseline=True),
+        Outcome(f"job {label} (peak RSS)", " MB", data["peak_rss_mb"], None,
+                f"<= {RSS_TARGET_MB:.0f} MB, every item saved, one POST each",
+                whole and data["peak_rss_mb"] <= RSS_TARGET_MB, reps={"ours": 1},
+                samples={"ours_peak_rss_mb": [data["peak_rss_mb"]]}, extra=extra, note=note, no_baseline=True),
+    ]
+
+
 def run(scale: float = 1.0) -> list[Outcome]:
-    points = POINTS + ((100_000,) if os.environ.get("XENODIA_BENCH_100K") else ())
-    if scale < 1:  # --quick: a tenth of the items
+    points = POINTS
+    rounds_1k = ROUNDS_1K
+    if scale < 1:  # --quick: a tenth of the items, one round
         points = tuple(max(100, round(p * scale / 3.33)) for p in points)
-    cpu: list[Outcome] = []
-    rss: list[Outcome] = []
+        rounds_1k = 1
+    lines: list[Outcome] = []
     ran: dict[int, dict[str, Any]] = {}  # our run at each point: the local side of the cluster line
     with counting_emulator(0.0, same_image=True) as emu:
         for position, count in enumerate(points):
-            data: dict[str, dict[str, Any]] = {}
-            sides = list(RUNNERS.items())
-            for side, runner in sides if position % 2 == 0 else reversed(sides):
-                data[side] = scale_point(emu, runner, count, job=f"scale-{count}" if side == "ours" else None)
-            ours, base = data["ours"], data["baseline"]
-            ran[count] = ours
-            again = scale_point(emu, RUNNERS["ours"], count, job=f"scale-{count}", folder=ours["out"])
-            whole = accounted(ours, count, posts=count) and accounted(base, count, posts=count)
-            resumed = accounted(again, count, posts=0) and again["polls"] == again["downloads"] == 0
-            per_gen = {k: d["cpu_s"] / count * 1000 for k, d in data.items()}
-            common = {
-                "items": count,
-                "concurrency": CONCURRENCY,
-                "baseline": "httpx_baseline.run_many (hand-written asyncio httpx), same items and concurrency",
-                "ours": ours,
-                "handwritten": base,
-                "resume_of_finished_job": again,
-            }
-            label = _label(count)
-            cpu.append(
-                Outcome(
-                    f"job {label} (CPU per generation)",
-                    " ms",
-                    per_gen["ours"],
-                    per_gen["baseline"],
-                    "information: the curve (no target)",
-                    None,
-                    reps={"ours": 1, "baseline": 1},
-                    samples={"ours_cpu_s": [ours["cpu_s"]], "baseline_cpu_s": [base["cpu_s"]],
-                             "ours_wall_s": [ours["wall_s"]], "baseline_wall_s": [base["wall_s"]]},
-                    extra=common,
-                    note=f"wall {ours['wall_s']:.0f} s vs {base['wall_s']:.0f} s "
-                    f"({count / ours['wall_s']:.0f} vs {count / base['wall_s']:.0f} generations/s)",
-                )
-            )
-            rss.append(
-                Outcome(
-                    f"job {label} (peak RSS)",
-                    " MB",
-                    ours["peak_rss_mb"],
-                    base["peak_rss_mb"],
-                    f"<= {RSS_TARGET_MB:.0f} MB, every item saved",
-                    whole and ours["peak_rss_mb"] <= RSS_TARGET_MB,
-                    reps={"ours": 1, "baseline": 1},
-                    samples={"ours_peak_rss_mb": [ours["peak_rss_mb"]], "baseline_peak_rss_mb": [base["peak_rss_mb"]]},
-                    extra=common,
-                    note=f"saved {ours['ok']:,}/{count:,} (journal {ours['journal_saved']:,}, files "
-                    f"{ours['saved_files']:,}, POSTs {ours['posts']:,}); RSS before the batch "
-                    f"{ours['rss_before_mb']:.0f} MB; resuming it: {again['wall_s']:.2f} s, "
-                    f"{again['posts'] + again['polls'] + again['downloads']} requests"
-                    + ("" if resumed else " [the resume was NOT clean]"),
-                )
-            )
+            done, ran[count] = point_outcomes(emu, count, rounds_1k if position == 0 else 1)
+            lines += done
+        if os.environ.get("XENODIA_BENCH_100K") and scale >= 1:
+            lines += ours_alone(emu, 100_000)
         size = min(CLUSTER_ITEMS, points[-1]) if scale >= 1 else points[0]
-        cluster = _cluster_point(emu, size, ran.get(size))
-    return cpu + rss + [cluster]
+        lines.append(_cluster_point(emu, size, ran.get(size)))
+    return lines
 
 
 def _cluster_point(emu: CountingEmulator, count: int, local: dict[str, Any] | None) -> Outcome:
@@ -159,3 +238,14 @@ def _cluster_point(emu: CountingEmulator, count: int, local: dict[str, Any] | No
         f"{local['cpu_s'] / count * 1000:.1f} ms; saved {dask['ok']:,}/{count:,}, POSTs {dask['posts']:,}, "
         f"driver peak RSS {dask['peak_rss_mb']:.0f} MB" + ("" if whole else " [NOT every item accounted for]"),
     )
+
+
+if __name__ == "__main__":  # python bench/bench_scale.py 100000: one size, ours alone
+    items = int(sys.argv[1])
+    fresh_dir(f"scale-100k-log-{items}")  # makes the scratch folder the emulator's log goes to
+    with counting_emulator(0.0, same_image=True) as emulator:
+        outcomes = ours_alone(emulator, items)
+    for outcome in outcomes:
+        print(outcome.line(), flush=True)
+    BUILD.mkdir(exist_ok=True)
+    (BUILD / f"bench-scale-{items}.json").write_text(json.dumps([o.as_json() for o in outcomes], indent=2) + "\n")

@@ -58,6 +58,7 @@ BENCHMARKS: dict[str, str] = {
     "memory": "bench_memory",
     "emulator": "bench_emulator",
     "journal": "bench_journal",  # history, recover, cache lookup over 100,000 entries; resume 1k/10k/100k
+    "library": "bench_library",  # Library.search over 100,000 entries: a word, a filter, both
     "scale": "bench_scale",  # a 1,000- and a 10,000-item job: CPU per generation, peak RSS
     "export": "bench_export",  # peak RSS of writing 2,000 4K results to Parquet
 }

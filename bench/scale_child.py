@@ -99,14 +99,28 @@ def run_cached(batch: Batch) -> Accounting:
         return account_ours(client, results, batch)
 
 
-def run_handwritten(batch: Batch) -> Accounting:
-    """The same batch written by hand on one `httpx.AsyncClient` (`httpx_baseline.run_many`)."""
+def _handwritten(batch: Batch, limits: str) -> Accounting:
     import httpx_baseline
 
-    paths = httpx_baseline.run_many(batch.base_url, batch.api_key, batch.prompts, batch.out, batch.concurrency)
+    items = httpx_baseline.run_many(batch.base_url, batch.api_key, batch.prompts, batch.out, batch.concurrency,
+                                    limits=limits)
     batch.done()
+    paths = [p for p in items if isinstance(p, Path)]
+    errors = Counter(type(e).__name__ for e in items if not isinstance(e, Path))
     files = {p for p in paths if p.exists()}
-    return Accounting(len(paths), len(paths), 0, len(files))
+    return Accounting(len(items), len(paths), len(items) - len(paths), len(files), None, dict(errors))
+
+
+def run_handwritten(batch: Batch) -> Accounting:
+    """The same batch written by hand on one `httpx.AsyncClient` with httpx's
+    default limits (`httpx_baseline.run_many`: POST once, poll, download,
+    repeating a failed GET, write the file)."""
+    return _handwritten(batch, "default")
+
+
+def run_handwritten_tuned(batch: Batch) -> Accounting:
+    """The same, with the connection pool sized to the concurrency."""
+    return _handwritten(batch, "tuned")
 
 
 def run_ours_dask(batch: Batch) -> Accounting:
@@ -132,6 +146,7 @@ RUNNERS: dict[str, Callable[[Batch], Accounting]] = {
     "dask": run_ours_dask,
     "cached": run_cached,
     "handwritten": run_handwritten,
+    "handwritten-tuned": run_handwritten_tuned,
 }
 
 
