@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from browser import BROWSER_MARKS, BUILD, CHROMIUM, CHROMIUM_ARGS, KEY, WAIT_MS, JupyterServer, panel_notebook, run_all_cells
+from browser import (
+    BROWSER_MARKS,
+    BUILD,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    KEY,
+    WAIT_MS,
+    JupyterServer,
+    panel_notebook,
+    run_all_cells,
+)
 from test_panel_browser import DISPATCH
 
 from xenodia_jupyter import Client

@@ -105,7 +105,6 @@ def surfaces(picture: Path) -> dict[str, Callable[[], str]]:
         "card_caption_html": lambda: markup.card_caption_html(HOSTILE, HOSTILE),
         "lightbox_html": lambda: markup.lightbox_html(HOSTILE, [(HOSTILE, HOSTILE)], HOSTILE),
         "compare_html": lambda: markup.compare_html([(HOSTILE, [HOSTILE, HOSTILE])], 2),
-        "compare_item_html": lambda: markup.compare_item_html(b"\xff\xd8\xff", HOSTILE, 1),
         "progress_html": lambda: markup.progress_html(HOSTILE, HOSTILE, 5, 1.0, task_id=HOSTILE, note=HOSTILE),
         "sweep problem": lambda: sweep_markup.problem_html(xj.InvalidRequestError(HOSTILE, HOSTILE)),
         "sweep plan": lambda: sweep_markup.plan_html(spec, 0.07),

@@ -161,7 +161,7 @@ def test_rule_violations_and_bad_options_fail_the_cell_before_sending(kernel: Ke
     failed = kernel.run("%%xenodia --bogus\nx", expect_error=True)
     assert error_output(failed)["ename"] == "UsageError"
     failed = kernel.run("%xenodia dance", expect_error=True)
-    assert "models, history, recover, panel" in error_output(failed)["evalue"]
+    assert "models, history, search, recover, panel" in error_output(failed)["evalue"]
     assert emu.stats.generate_posts == 0
 
 

@@ -2,6 +2,10 @@
 journal, Remix from a card and the lightbox, a dropped PNG of ours offered as
 a recipe, and "remix of …" on cards."""
 
+# The panel tests' fixtures are imported by name: pytest finds them here, and ruff
+# would call each test's parameter a redefinition of the import.
+# ruff: noqa: F811
+
 from __future__ import annotations
 
 import hashlib

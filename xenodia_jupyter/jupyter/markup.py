@@ -45,7 +45,6 @@ CARD_PX = 128  # thumbnail of a gallery card
 CARD_WIDTH_PX = 148  # a gallery card: the thumbnail, and its seven 26 px icon buttons in two rows
 # (narrow enough for two columns in a 480 px window)
 PREVIEW_PX = 1024  # the lightbox's JPEG: screen-sized, never the 4K PNG
-COMPARE_PX = 256  # each image of the compare strip
 
 
 def short(text: str, limit: int) -> str:
@@ -202,13 +201,6 @@ def compare_html(differences: list[tuple[str, list[str]]], count: int) -> str:
     )
 
 
-def compare_item_html(thumbnail: bytes, prompt: str, position: int) -> str:
-    return (
-        f"<img src='{jpeg_data_url(thumbnail)}' title='{_attr(prompt)}'/>"
-        f"<div style='font-size:11px'>#{position} {html.escape(short(prompt, 30))}</div>"
-    )
-
-
 # The panel's style sheet ----------------------------------------------------------------------
 
 # Loaded once per panel through an HTML widget.  Everything is scoped under
@@ -242,7 +234,6 @@ PANEL_CSS = f"""
   height: 100%; object-fit: contain; border-top: none; }}
 .xenodia-panel .xenodia-lightbox-image {{ max-width: 100%; max-height: 60vh; width: auto; height: auto;
   align-self: center; }}
-.xenodia-panel .xenodia-compare img {{ width: 100%; height: {COMPARE_PX}px; object-fit: contain; }}
 """
 
 

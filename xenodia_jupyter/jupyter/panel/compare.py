@@ -17,7 +17,6 @@ import ipywidgets as widgets
 from .. import markup
 from ..compare import CompareView
 from ..markup import message_html
-from .background import Spawn
 from .card import ResultCard
 from .widget_tools import button, show, tagged
 
@@ -26,11 +25,9 @@ MAX_COMPARED = 4
 
 class CompareStrip(widgets.VBox):
     """Hidden until two results are picked.  `say(html)` shows a message in the
-    panel.  The view makes its pictures on its own worker thread, so `start`
-    (the panel's background runner) is not needed here; it is accepted so the
-    gallery builds every part the same way."""
+    panel.  The view makes its pictures on its own worker thread."""
 
-    def __init__(self, say: Callable[[str], None], start: Spawn | None = None) -> None:
+    def __init__(self, say: Callable[[str], None]) -> None:
         super().__init__(layout=widgets.Layout(display="none", border=f"1px solid {markup.RULE}", padding="6px"))
         self.add_class("xenodia-compare")
         self._say = say

@@ -100,7 +100,7 @@ class Gallery(widgets.VBox):
         self.lightbox = Lightbox(start)
         self.lightbox.on_parent = self.open_parent
         self.lightbox.on_remix = (lambda card: on_remix(card.result)) if on_remix is not None else None
-        self.compare = CompareStrip(say, start)
+        self.compare = CompareStrip(say)
         row = {"layout": L(align_items="center", flex_flow="row wrap")}
         self.children = [
             W.HBox(
