@@ -303,3 +303,17 @@ def test_both_query_plans_find_the_same_rows_in_the_same_order(filled, few) -> N
         default_plan = [r["id"] for r in lib.journal.select(*query.sql())]
         other_plan = [r["id"] for r in lib.journal.select(*query.sql(few=few))]
         assert other_plan == default_plan and default_plan, kwargs
+
+
+def test_search_by_score_puts_the_judged_best_first(filled) -> None:
+    from xenodia_jupyter.store.preferences import record_choice
+
+    _client, lib, results = filled
+    ids = [r.journal_id for r in results]
+    record_choice(lib.journal, ids[0], ids[1], "left")  # the oldest beats everything it meets
+    record_choice(lib.journal, ids[0], ids[2], "left")
+    record_choice(lib.journal, ids[2], ids[1], "left")
+    ranked = lib.search(order="score")
+    assert [r.journal_id for r in ranked[:3]] == [ids[0], ids[2], ids[1]]
+    assert ranked[3].journal_id == ids[3]  # never judged: after the judged ones
+    assert [r.journal_id for r in lib.search("lighthouse", order="score", limit=1)] == [ids[0]]

@@ -154,14 +154,17 @@ class Library:
 
 
 def _by_score(results: ResultList[GenerationResult], journal: Journal) -> ResultList[GenerationResult]:
-    """Best first by pairwise-judging scores; results never judged keep their order after them."""
-    try:
-        from .scores import scores_by_id
-    except ImportError:  # judging not available: newest first stays
-        return results
-    scores = scores_by_id(journal, [r.journal_id for r in results if r.journal_id])
+    """Best first by the scores of pairwise judging; results never judged keep
+    their order (newest first) after the judged ones."""
+    from ..store.preferences import read_choices
+    from .scores import scores_from_choices
+
+    ids = [r.journal_id for r in results if r.journal_id]
+    choices = [c for c in read_choices(journal, ids) if c.decided]
+    judged = {c.left_id for c in choices} | {c.right_id for c in choices}
+    scores = scores_from_choices(choices, ids)
     ranked = sorted(
         enumerate(results),
-        key=lambda p: (p[1].journal_id not in scores, -scores.get(p[1].journal_id or "", 0.0), p[0]),
+        key=lambda p: (p[1].journal_id not in judged, -scores.get(p[1].journal_id or "", 0.0), p[0]),
     )
     return ResultList(r for _, r in ranked)
