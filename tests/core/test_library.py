@@ -317,3 +317,15 @@ def test_search_by_score_puts_the_judged_best_first(filled) -> None:
     assert [r.journal_id for r in ranked[:3]] == [ids[0], ids[2], ids[1]]
     assert ranked[3].journal_id == ids[3]  # never judged: after the judged ones
     assert [r.journal_id for r in lib.search("lighthouse", order="score", limit=1)] == [ids[0]]
+
+
+def test_a_signed_url_reference_is_kept_without_its_signature_and_counts_as_missing(make_client, emu) -> None:
+    client = make_client(check_urls=False)
+    signed = emu.base_url + "/cdn/ref.png?X-Amz-Signature=secret-sig-42"
+    made = client.generate("from a signed URL", [signed])
+    recipe = Library(store=client.store).recipe(made)
+    assert recipe.references == [] and "signature is not kept" in recipe.missing[0]
+    kept = b"".join(f.read_bytes() for f in client.store.root.rglob("*") if f.is_file())  # the WAL file too
+    assert b"secret-sig-42" not in kept
+    with pytest.raises(InvalidRequestError, match="references"):
+        client.remix(made)

@@ -300,13 +300,13 @@ def run_all_cells(page: Any, widget: str = ".xenodia-panel") -> Any:
         try:
             wait_until_ready(page)
             click_run_menu(page, "Run All Cells", page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first)
-            panel.or_(missed).first.wait_for(timeout=30_000)
+            panel.or_(missed).first.wait_for(timeout=60_000)
         except Exception:  # Playwright's TimeoutError or NotReady: this attempt ran nothing
             page.keyboard.press("Escape")
             continue
         if panel.count():
             break
-    panel.wait_for()
+    panel.first.wait_for()
     run_skipped_cells(page)
     last_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").last
     last_prompt.filter(has_text=re.compile(r"\[\d+\]")).wait_for()  # every cell has run

@@ -28,9 +28,8 @@ from browser import (
     KEY,
     WAIT_MS,
     JupyterServer,
-    click_run_menu,
+    run_all_cells,
     start_jupyter,
-    wait_until_ready,
 )
 from test_themes_browser import LOW_CONTRAST, THEMES, WIDTHS
 
@@ -98,23 +97,6 @@ def served(request: pytest.FixtureRequest, emu: Emulator, tmp_path: Path) -> Ite
         shutil.copy(server.log, BUILD / f"compare-{app}-{theme}-{server.log.name}")
 
 
-def _run_all(page: Any) -> Any:
-    """Run All once the page is ready; a try that ran nothing reloads the page (see browser.run_all_cells)."""
-    view = page.locator(".xenodia-cv")
-    for attempt in range(4):
-        if attempt:
-            page.reload()
-        try:
-            wait_until_ready(page)
-            click_run_menu(page, "Run All Cells", page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first)
-            view.wait_for(timeout=60_000)
-            break
-        except Exception:
-            page.keyboard.press("Escape")
-    view.wait_for()
-    return view
-
-
 def _loaded(page: Any, selector: str, wider_than: int = 0) -> int:
     """Wait until the picture at `selector` is drawn (wider than `wider_than`); its width in pixels."""
     handle = page.locator(selector).element_handle()
@@ -135,7 +117,7 @@ def test_the_compare_view_clicked_and_keyed(served: tuple[str, JupyterServer]) -
         problems: list[str] = []
         try:
             page.goto(server.url("compare.ipynb"))
-            view = _run_all(page)
+            view = run_all_cells(page, ".xenodia-cv")
             problems.clear()  # from here on the page must raise nothing
             page.on("pageerror", lambda exc: problems.append(str(exc)))
             open_tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")

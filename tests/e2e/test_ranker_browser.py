@@ -14,7 +14,6 @@ from __future__ import annotations
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import nbformat
 import pytest
@@ -25,11 +24,8 @@ from browser import (
     CHROMIUM_ARGS,
     KEY,
     JupyterServer,
-    NotReady,
-    click_run_menu,
-    run_skipped_cells,
+    run_all_cells,
     start_jupyter,
-    wait_until_ready,
 )
 from test_themes_browser import LOW_CONTRAST, THEMES, WIDTHS
 
@@ -82,25 +78,6 @@ def served(request: pytest.FixtureRequest, emu: Emulator, tmp_path: Path) -> Ite
         shutil.copy(server.log, BUILD / f"ranker-{app}-{theme}-{server.log.name}")
 
 
-def _run_all(page: Any) -> Any:
-    """Run All once the page is ready; a try that ran nothing reloads the page (see browser.run_all_cells)."""
-    ranker = page.locator(".xenodia-ranker")
-    for attempt in range(4):
-        if attempt:
-            page.reload()
-        try:
-            wait_until_ready(page)
-            click_run_menu(page, "Run All Cells", page.locator(".jp-Notebook .jp-Cell .jp-InputPrompt").first)
-            ranker.first.wait_for(timeout=60_000)
-            break
-        except Exception:  # Playwright's TimeoutError or NotReady: this try ran nothing
-            page.keyboard.press("Escape")
-    else:
-        raise NotReady("the ranker never showed")
-    run_skipped_cells(page)
-    return ranker
-
-
 def test_the_ranker_is_clicked_and_keyed_and_every_choice_is_journaled(
     served: tuple[str, JupyterServer, Path],
 ) -> None:
@@ -114,7 +91,7 @@ def test_the_ranker_is_clicked_and_keyed_and_every_choice_is_journaled(
         page.set_default_timeout(120_000)
         try:
             page.goto(server.url("ranker.ipynb"))
-            ranker = _run_all(page)
+            ranker = run_all_cells(page, ".xenodia-ranker")
             open_tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
             if open_tab.count():  # JupyterLab's file browser closed: the widths are the notebook's
                 open_tab.first.click()

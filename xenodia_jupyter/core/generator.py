@@ -383,10 +383,11 @@ def keep_references(store: OutputStore, refs: list[PreparedReference]) -> None:
 
 def reference_row(ref: PreparedReference) -> dict[str, Any]:
     """What the journal keeps of a reference: its digest and summary, and a URL
-    reference's URL (a file's bytes are kept by digest, see store/kept_references.py)."""
+    reference's URL without its query's secrets (a file's bytes are kept by
+    digest, see store/kept_references.py)."""
     row: dict[str, Any] = {"digest": ref.digest, "source": ref.source}
-    if ref.kind == "url":
-        row["url"] = ref.url
+    if ref.kind == "url" and ref.url:
+        row["url"] = public_url(ref.url)  # a signed URL's signature is never kept (a recipe then needs a fresh one)
     return row
 
 

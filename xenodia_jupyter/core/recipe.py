@@ -115,6 +115,9 @@ def _recipe(
     references: list[bytes | str] = []
     missing = []
     for number, (digest, url, source) in enumerate(refs):
+        if url and "#sha256=" in str(url):  # its signed query was not kept: only its owner can sign it again
+            missing.append(f"[{number}] {public_host(str(url))} (a signed URL; its signature is not kept)")
+            continue
         if url:
             references.append(str(url))
             continue
@@ -132,6 +135,10 @@ def _recipe(
         parent=parent if isinstance(parent, str) else None,
         missing=missing,
     )
+
+
+def public_host(url: str) -> str:
+    return url.split("#", 1)[0]
 
 
 def remix_arguments(recipe: Recipe, changes: dict[str, Any]) -> dict[str, Any]:
