@@ -25,6 +25,7 @@ from PIL import Image
 from xenodia_jupyter import Client
 from xenodia_jupyter.core.results import GenerationResult, ResultList
 from xenodia_jupyter.emulator import Emulator
+from xenodia_jupyter.errors import InvalidRequestError
 from xenodia_jupyter.jupyter.gallery.items import Query, search_text
 from xenodia_jupyter.jupyter.gallery.widget import Gallery, gallery
 from xenodia_jupyter.store.outputs import OutputStore
@@ -136,7 +137,7 @@ def test_a_failed_item_is_left_out_and_a_frame_needs_journal_ids(
     assert [r.prompt for r in make_gallery(frame).items] == ["a kept one"]  # ...but not in the gallery
     with pytest.raises(ValueError, match="journal_id"):
         gallery(frame.drop(columns=["journal_id"]))
-    with pytest.raises(TypeError, match="not int"):
+    with pytest.raises(InvalidRequestError, match="items: .*not int"):
         gallery([1, 2])
 
 

@@ -22,11 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidRequestError
-from ..store.entries import JournalEntry, stored_path
-from ..store.journal import JOURNAL_NAME, Journal
+from ..store.entries import stored_path
+from ..store.journal import Journal
 from ..store.outputs import OutputStore
 from ..store.preferences import latest_decisions, read_choices
-from .results import GenerationResult
+from .given_results import as_results, journal_for, listed
 from .scores import score_table
 
 COLUMNS = ("prompt", "chosen", "rejected", "chosen_id", "rejected_id", "tie", "decided_at")
@@ -144,43 +144,6 @@ def _require(module: str) -> Any:
     return import_optional(module, "data", "xj.preferences() and xj.scores()")
 
 
-# Which journal, which results ------------------------------------------------------------
-
-
-def journal_for(items: Iterable[Any] = (), output_dir: str | os.PathLike[str] | None = None) -> Journal:
-    """The journal of `output_dir`; without one, the journal beside the first
-    result's saved file (a client with its own `output_dir` keeps both there),
-    else the default output folder's."""
-    if output_dir is None:
-        for item in items:
-            paths = getattr(item, "paths", None)
-            if paths and "://" not in str(paths[0]) and (Path(paths[0]).parent / JOURNAL_NAME).exists():
-                return Journal(Path(paths[0]).parent / JOURNAL_NAME)
-    return OutputStore(output_dir).journal
-
-
-def as_results(items: Any, journal: Journal) -> list[GenerationResult]:
-    """`items` as journaled results, each once, in order: results, journal ids,
-    or a DataFrame with a `journal_id` column; a failed item (an exception) is
-    left out."""
-    if hasattr(items, "columns") and "journal_id" in items.columns:
-        items = list(items["journal_id"])
-    listed = [item for item in items if not isinstance(item, BaseException)]
-    wanted = [item for item in listed if isinstance(item, str)]
-    entries: dict[str, JournalEntry] = journal.entries_by_id(wanted) if wanted else {}
-    results: dict[str, GenerationResult] = {}
-    for item in listed:
-        if isinstance(item, str):
-            entry = entries.get(item)
-            if entry is None:
-                raise InvalidRequestError("items", f"{item!r} is not a journal id in {journal.path}")
-            item = GenerationResult.from_entry(entry)
-        if not isinstance(item, GenerationResult) or not item.journal_id:
-            raise InvalidRequestError("items", f"{item!r} is not a journaled result (it needs a journal_id)")
-        results.setdefault(item.journal_id, item)
-    return list(results.values())
-
-
 # The functions the package root calls -------------------------------------------------------
 
 
@@ -194,7 +157,7 @@ def scores(items: Any = None, output_dir: str | os.PathLike[str] | None = None) 
     strength, 0 for a result never compared), wins, losses, ties, comparisons.
     `items` (results, journal ids, or a DataFrame with `journal_id`) limits it
     to those results and to the choices between them."""
-    listed = None if items is None else items if hasattr(items, "columns") else list(items)
-    journal = journal_for(() if listed is None else listed, output_dir)
-    ids = None if listed is None else [r.journal_id for r in as_results(listed, journal) if r.journal_id]
+    given = None if items is None else listed(items)
+    journal = journal_for(() if given is None else given, output_dir)
+    ids = None if given is None else [r.journal_id for r in as_results(given, journal, strict=True, unique=True) if r.journal_id]
     return score_table(journal, ids)

@@ -1,8 +1,6 @@
-"""What a gallery shows: its input turned into results, the search box's
-matching, and the small record each card's state holds.
+"""What a gallery shows: its order, the search box's matching, and the small
+record each card's state holds (its input becomes results in core/given_results.py).
 
-    journal = journal_for(items, output_dir)  # the journal the items were written to
-    results = as_results(items, journal)   # a ResultList, a list, a DataFrame, or journal ids
     ordered(results, "newest", journal)    # the gallery's order, as indices into `results`
     Query('"ink wash" fox').matches(text)  # every word, and each quoted phrase, case-insensitive
     card_record(index, result, parent_prompt="", parent_index=-1)
@@ -16,14 +14,11 @@ from __future__ import annotations
 import importlib
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...core.results import GenerationResult, ResultList
-from ...store.journal import JOURNAL_NAME
-from ...store.outputs import OutputStore
+from ...core.results import GenerationResult
 from ..markup import short
 
 if TYPE_CHECKING:
@@ -31,61 +26,6 @@ if TYPE_CHECKING:
 
 CARD_PROMPT_CHARS = 80  # a card shows two lines of the prompt; the lightbox shows all of it
 PARENT_PROMPT_CHARS = 32  # "remix of …" fits one line of a card
-
-
-def as_results(items: Any, journal: Journal) -> ResultList[GenerationResult]:
-    """The results to show, in the order given: from a `ResultList` or any iterable
-    of results (failed items, which are errors, are left out), from a DataFrame
-    with a `journal_id` column (`to_pandas()`: one row per image, so each result
-    once), or from journal ids.  Rows and ids the journal does not know are left out."""
-    if _is_frame(items):
-        if "journal_id" not in items.columns:
-            raise ValueError("a DataFrame for the gallery needs the journal_id column that to_pandas() writes")
-        return _from_ids([value for value in items["journal_id"].tolist() if _present(value)], journal)
-    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-        raise TypeError(f"the gallery takes results, a ResultList or a DataFrame, not {type(items).__name__}")
-    listed = list(items)
-    if listed and all(isinstance(item, str) for item in listed):
-        return _from_ids(listed, journal)
-    bad = [item for item in listed if not isinstance(item, (GenerationResult, BaseException))]
-    if bad:
-        raise TypeError(f"the gallery takes results, not {type(bad[0]).__name__}")
-    return ResultList(item for item in listed if isinstance(item, GenerationResult))
-
-
-def _is_frame(items: Any) -> bool:
-    return hasattr(items, "columns") and hasattr(items, "iterrows")
-
-
-def _present(value: Any) -> bool:
-    return isinstance(value, str) and bool(value)  # a failed item's row has None (or NaN) there
-
-
-def _from_ids(ids: Sequence[str], journal: Journal) -> ResultList[GenerationResult]:
-    unique = list(dict.fromkeys(ids))
-    entries = journal.entries_by_id(unique)
-    return ResultList(GenerationResult.from_entry(entries[i]) for i in unique if i in entries and entries[i].paths)
-
-
-def journal_for(items: Any, output_dir: str | Path | None) -> Journal:
-    """The journal that stars and rejections go to: `output_dir`'s if given, else the
-    one beside the items' files (results made with `Client(output_dir=...)` keep
-    theirs there), else the default output folder's."""
-    if output_dir is not None:
-        return OutputStore(output_dir).journal
-    for path in _some_paths(items):
-        for folder in list(Path(path).parents)[:3]:
-            if (folder / JOURNAL_NAME).is_file():
-                return OutputStore(folder).journal
-    return OutputStore(None).journal
-
-
-def _some_paths(items: Any) -> list[Any]:
-    if _is_frame(items):
-        return [p for p in items["path"].tolist()[:20] if isinstance(p, str)] if "path" in items.columns else []
-    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
-        return []
-    return [item.paths[0] for item in list(items)[:20] if isinstance(item, GenerationResult) and item.paths]
 
 
 ORDERS = ("given", "newest", "score")

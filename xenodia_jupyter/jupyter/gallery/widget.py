@@ -27,11 +27,12 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ...core.given_results import as_results, journal_for, listed
 from ...core.results import GenerationResult, ResultList
 from ..markup import NOTE
 from ..panel.lightbox import facts
 from ..panel.widget_tools import button, close_tree, tagged
-from .items import Query, as_results, available_orders, card_record, journal_for, ordered, search_text
+from .items import Query, available_orders, card_record, ordered, search_text
 from .pictures import Pictures
 from .view import PAGE_SIZE, GalleryView
 
@@ -56,6 +57,7 @@ class Gallery(widgets.VBox):
     def __init__(
         self, items: Any, *, output_dir: str | Path | None = None, order: str = "given", page_size: int = PAGE_SIZE
     ) -> None:
+        items = listed(items)
         self._journal = journal_for(items, output_dir)
         self._given = as_results(items, self._journal)
         self.page_size = max(1, page_size)

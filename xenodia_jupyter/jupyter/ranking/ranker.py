@@ -21,7 +21,7 @@ from typing import Any
 import anywidget
 import traitlets
 
-from ...core.preferences import as_results, journal_for
+from ...core.given_results import as_results, journal_for, listed
 from ...core.ranking import RankingSession
 from ...core.results import GenerationResult, ResultList
 from ...core.scores import score_table
@@ -151,6 +151,6 @@ def rank(items: Any, output_dir: str | os.PathLike[str] | None = None) -> Ranker
     """A ranker over `items` (results, journal ids, or a DataFrame with a
     `journal_id` column; failed items are left out), recording into the journal
     of `output_dir` (by default the one beside the results' files)."""
-    listed = items if hasattr(items, "columns") else list(items)
-    journal = journal_for(listed if not hasattr(listed, "columns") else (), output_dir)
-    return Ranker(RankingSession(as_results(listed, journal), journal))
+    items = listed(items)
+    journal = journal_for(items, output_dir)
+    return Ranker(RankingSession(as_results(items, journal, strict=True, unique=True), journal))
