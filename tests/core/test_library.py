@@ -329,3 +329,27 @@ def test_a_signed_url_reference_is_kept_without_its_signature_and_counts_as_miss
     assert b"secret-sig-42" not in kept
     with pytest.raises(InvalidRequestError, match="references"):
         client.remix(made)
+
+
+def test_without_fts5_the_journal_works_and_search_reads_the_prompts(filled, monkeypatch) -> None:
+    """An SQLite built without FTS5: creating the index fails as it would there."""
+    from xenodia_jupyter.store import journal as journal_module
+
+    client, _lib, _ = filled
+    folder = client.store.root
+    client.close()
+    conn = sqlite3.connect(folder / "journal.sqlite3")
+    for name in ("prompts_insert", "prompts_delete"):
+        conn.execute(f"DROP TRIGGER {name}")
+    conn.execute("DROP TABLE prompts")
+    conn.execute("PRAGMA user_version = 7")
+    conn.commit()
+    conn.close()
+    # What SQLite without FTS5 says: "no such module: fts5" (here: fts5x).
+    monkeypatch.setattr(journal_module, "_SEARCH", ("CREATE VIRTUAL TABLE prompts USING fts5x(prompt)",))
+    lib = Library(folder)
+    assert not lib.journal.has_search_index
+    assert _prompts(lib.search("lighthouse")) == [PROMPTS[1], PROMPTS[0]]
+    assert _prompts(lib.search('"ink wash"')) == [PROMPTS[0]]
+    assert _prompts(lib.search("FOG lighthouse", aspect_ratio="1:1")) == [PROMPTS[1]]
+    assert lib.search("100%_") == []

@@ -61,7 +61,8 @@ class Library:
         query = Query.checked(text=text, starred=starred, rejected=rejected, job=job, aspect_ratio=aspect_ratio,
                               resolution=resolution, since=since, until=until,
                               limit=None if order == "score" else limit)
-        sql, args = query.sql(few=self._narrow(query))
+        indexed = self.journal.path.exists() and self.journal.has_search_index
+        sql, args = query.sql(few=self._narrow(query, indexed), indexed=indexed)
         found = ResultList(self._result(e) for e in self._entries(sql, args))
         if order == "score":
             found = _by_score(found, self.journal)[:limit] if limit else _by_score(found, self.journal)
@@ -127,11 +128,12 @@ class Library:
     def __repr__(self) -> str:
         return f"<Library {str(self.store.root)!r}: {len(self)} results>"
 
-    def _narrow(self, query: Query) -> frozenset[str]:
+    def _narrow(self, query: Query, indexed: bool) -> frozenset[str]:
         """Which of the words ("text") and the job match few rows (the plan that starts from them)."""
         if not self.journal.path.exists():
             return frozenset()
-        return frozenset(name for name, (sql, args) in query.probes().items() if self.journal.select(sql, args)[0][0] <= FEW)
+        probes = query.probes(indexed=indexed).items()
+        return frozenset(name for name, (sql, args) in probes if self.journal.select(sql, args)[0][0] <= FEW)
 
     def _entries(self, sql: str, args: list[Any]) -> list[JournalEntry]:
         if not self.journal.path.exists():

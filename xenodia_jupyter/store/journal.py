@@ -427,6 +427,11 @@ class Journal:
         rows = self.select("SELECT * FROM generations WHERE task_id = ? ORDER BY created_at DESC LIMIT 1", [task_id])
         return entry_from_row(rows[0], self.folder) if rows else None
 
+    @property
+    def has_search_index(self) -> bool:
+        """Whether the prompts' full-text index exists (SQLite built with FTS5)."""
+        return bool(self.select("SELECT 1 FROM sqlite_master WHERE name = 'prompts'", []))
+
     def select(self, sql: str, args: list[Any]) -> list[sqlite3.Row]:
         with self._lock:
             conn = self._connection()
@@ -455,6 +460,12 @@ def _index_prompts(conn: sqlite3.Connection) -> None:
         if fresh:
             conn.execute("INSERT INTO prompts(prompts) VALUES ('rebuild')")
         conn.execute("COMMIT")
+    except sqlite3.OperationalError as exc:
+        conn.execute("ROLLBACK")
+        if "fts5" not in str(exc):
+            raise
+        # An SQLite built without FTS5: the journal works without the index, and
+        # the library's search reads the prompts instead (store/search.py).
     except BaseException:
         conn.execute("ROLLBACK")
         raise

@@ -31,6 +31,20 @@ def match_expression(text: str) -> str | None:
     return " AND ".join(terms) if terms else None
 
 
+def _terms(text: str) -> list[str]:
+    """Each word or quoted phrase of `text`, lower-case, its words joined by one space."""
+    terms = []
+    for phrase, word in _PHRASE.findall(text):
+        words = _WORD.findall(phrase if phrase else word)
+        if words:
+            terms.append(" ".join(words).lower())
+    return terms
+
+
+def _escaped(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
 def prompt_matches(prompt: str, text: str) -> bool:
     """Whether `prompt` holds every word and phrase of `text`, as the index would
     say (case-insensitive, whole words): for results already on screen."""
@@ -71,25 +85,27 @@ class Query:
         return cls(**{**given, "since": _timestamp("since", given.get("since")),
                       "until": _timestamp("until", given.get("until"))})
 
-    def probes(self) -> dict[str, tuple[str, list[Any]]]:
+    def probes(self, *, indexed: bool = True) -> dict[str, tuple[str, list[Any]]]:
         """Cheap counts (each capped at FEW + 1) that tell whether the words
         ("text") or the job ("job") narrow the search to a few rows: see `sql`."""
         found = {}
         expression = match_expression(self.text) if self.text else None
-        if expression is not None:
+        if expression is not None and indexed:
             found["text"] = ("SELECT count(*) FROM (SELECT 1 FROM prompts WHERE prompts MATCH ? LIMIT ?)", [expression, FEW + 1])
         if self.job is not None:
             found["job"] = ("SELECT count(*) FROM (SELECT 1 FROM job_items WHERE job = ? LIMIT ?)", [self.job, FEW + 1])
         return found
 
-    def sql(self, *, few: frozenset[str] = frozenset()) -> tuple[str, list[Any]]:
+    def sql(self, *, few: frozenset[str] = frozenset(), indexed: bool = True) -> tuple[str, list[Any]]:
         """The SELECT over `generations` (saved rows only), and its arguments.
 
         Two plans.  By default SQLite walks the saved rows newest first (an index)
         and stops at `limit`: fast when the words match many rows.  When `few`
         names "text" or "job" (it matches at most FEW rows), it starts from those
         rows and sorts them: walking 100,000 rows to find 20 would take 100 ms.
-        A unary `+` keeps SQLite from using a term to drive the search."""
+        A unary `+` keeps SQLite from using a term to drive the search.  Without
+        the index (`indexed=False`: an SQLite built without FTS5) each word is a
+        LIKE over the prompt: slower, and a word also matches inside a longer one."""
         plus = "+" if few else ""
         text_plus = "" if "text" in few else plus  # the term that drives, when few
         job_plus = "" if "job" in few and "text" not in few else plus
@@ -98,6 +114,10 @@ class Query:
         expression = match_expression(self.text) if self.text else None
         if self.text and expression is None:
             where.append("0")  # only punctuation: nothing can match
+        elif expression is not None and not indexed:  # no FTS5 in this SQLite: read every prompt
+            for term in _terms(self.text or ""):
+                where.append("(' ' || lower(g.prompt) || ' ') LIKE ? ESCAPE '\\'")
+                args.append("%" + _escaped(term) + "%")
         elif expression is not None:
             where.append(f"{text_plus}g.rowid IN (SELECT rowid FROM prompts WHERE prompts MATCH ?)")
             args.append(expression)
