@@ -194,6 +194,18 @@ def finished_job(emu: CountingEmulator, count: int) -> tuple[Path, str, float]:
     return folder, name, time.perf_counter() - started
 
 
+def _as_made_by(folder: Path, base_url: str) -> None:
+    """Name this run's emulator as the API that made the kept job's rows.  The
+    request cache (the baseline) answers only with results made by the same API
+    (base URL), and the emulator's port changes from run to run, while the
+    job is built once with a placeholder (without this, the baseline found
+    nothing and generated every item anew)."""
+    conn = sqlite3.connect(folder / JOURNAL_NAME)
+    with conn:
+        conn.execute("UPDATE generations SET base_url = ? WHERE base_url != ?", (base_url, base_url))
+    conn.close()
+
+
 def _resume_sample(emu: CountingEmulator, runner: str, count: int, folder: Path, job: str) -> tuple[dict[str, Any], dict[str, int]]:
     emu.reset()
     args = [str(ROOT / "bench" / "scale_child.py"), runner, emu.base_url, emu.api_key, str(count), str(folder),
@@ -207,6 +219,7 @@ def resume(scale: float) -> list[Outcome]:
     with counting_emulator(0.0, same_image=True) as emu:
         for count in RESUME_POINTS:
             folder, job, built_s = finished_job(emu, count)
+            _as_made_by(folder, emu.base_url)
             reps = 1 if count >= 100_000 else scaled(3, scale)
             samples: dict[str, list[dict[str, Any]]] = {"ours": [], "cached": []}
             requests = {"ours": 0, "cached": 0}
