@@ -17,7 +17,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
@@ -150,18 +150,7 @@ class Journal:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StorageError(f"the output folder {self.path.parent} cannot be used ({exc})", path=str(self.path.parent)) from None
-            conn = sqlite3.connect(self.path, timeout=self.busy_timeout_s, check_same_thread=False, isolation_level=None)
-            try:
-                self._open(conn)
-            except sqlite3.DatabaseError as exc:
-                conn.close()
-                if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
-                    raise StorageError(f"the journal {self.path} is locked by another process ({exc})", path=str(self.path)) from None
-                raise StorageError(
-                    f"the journal {self.path} is damaged ({exc}); move it aside "
-                    f"(mv '{self.path}' '{self.path}.damaged') and run again: nothing was sent",
-                    path=str(self.path),
-                ) from None
+            conn = _connect(self.path, self.busy_timeout_s, self._open)
             self._conn = conn
             self._fold_fallback()
         return self._conn
@@ -446,6 +435,35 @@ class Journal:
                 ) from None
             finally:
                 conn.row_factory = None
+
+
+def _connect(path: Path, busy_timeout_s: float, set_up: Callable[[sqlite3.Connection], None]) -> sqlite3.Connection:
+    """A connection to the journal at `path`, its schema set up by `set_up`.
+
+    While another process sets up a new journal, SQLite can answer "locked" at
+    once, without waiting out the busy timeout (changing the journal mode, a
+    lock upgrade it will not wait for).  Every step of the set-up is idempotent,
+    so it is tried again, a little apart from the other process, until the
+    busy timeout has passed."""
+    deadline = time.monotonic() + busy_timeout_s
+    while True:
+        conn = sqlite3.connect(path, timeout=busy_timeout_s, check_same_thread=False, isolation_level=None)
+        try:
+            set_up(conn)
+            return conn
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            locked = isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+            if locked and time.monotonic() < deadline:
+                time.sleep(0.02 + 0.08 * (uuid.uuid4().int % 100) / 100)
+                continue
+            if locked:
+                raise StorageError(f"the journal {path} is locked by another process ({exc})", path=str(path)) from None
+            raise StorageError(
+                f"the journal {path} is damaged ({exc}); move it aside "
+                f"(mv '{path}' '{path}.damaged') and run again: nothing was sent",
+                path=str(path),
+            ) from None
 
 
 def _index_prompts(conn: sqlite3.Connection) -> None:
