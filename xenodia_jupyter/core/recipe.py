@@ -57,14 +57,17 @@ class Recipe:
 def read_recipe(source: object, store: OutputStore) -> Recipe:
     """The recipe of `source`: a `GenerationResult`, a journal id, a task id,
     or the path of an image file (ours, wherever it was copied)."""
-    entry = _entry_of(source, store)
-    if entry is not None:
-        refs = [(r.get("digest"), r.get("url"), r.get("source")) for r in entry.refs]
-        return _recipe(entry.prompt, entry.params, refs, entry.id, store)
     if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
         from ..images.provenance import provenance
 
-        return recipe_from_provenance(provenance(source), store)
+        try:
+            record = provenance(source)
+        except (FileNotFoundError, ValueError):
+            raise InvalidRequestError("source", f"{os.fspath(source)} carries no xenodia provenance") from None
+        return recipe_from_provenance(record, store)
+    entry = _entry_of(source, store)
+    if entry is not None:
+        return _entry_recipe(entry, store)
     raise InvalidRequestError(
         "source", f"{source!r} is not a result, a journal id or task id in {store.root}, or an image file"
     )
@@ -75,14 +78,14 @@ def recipe_from_provenance(record: dict[str, Any], store: OutputStore) -> Recipe
     this folder made it, else the record's own facts, references by digest."""
     journal_id = record.get("journal_id")
     entry = store.journal.entry(journal_id) if isinstance(journal_id, str) else None
-    if entry is not None:
-        refs = [(r.get("digest"), r.get("url"), r.get("source")) for r in entry.refs]
-        return _recipe(entry.prompt, entry.params, refs, entry.id, store)
+    if entry is not None:  # this folder made it: its row has the URLs of URL references too
+        return _entry_recipe(entry, store)
     digests = record.get("references") or []
     return _recipe(str(record.get("prompt", "")), record, [(d, None, None) for d in digests], journal_id, store)
 
 
 def _entry_of(source: object, store: OutputStore) -> JournalEntry | None:
+    """The journal row of a result, a journal id or a task id."""
     journal = store.journal
     if isinstance(source, GenerationResult):
         if source.journal_id is None:
@@ -91,22 +94,15 @@ def _entry_of(source: object, store: OutputStore) -> JournalEntry | None:
         if entry is None:
             raise InvalidRequestError("source", f"result {source.journal_id} is not in the journal of {store.root}")
         return entry
-    if isinstance(source, str) and not Path(source).is_file():
-        if _JOURNAL_ID.fullmatch(source):
-            found = journal.entry(source)
-            if found is not None:
-                return found
-        return journal.find_task(source)
-    if isinstance(source, (str, os.PathLike)) and Path(source).is_file():
-        from ..images.provenance import provenance
-
-        try:
-            journal_id = provenance(source).get("journal_id")
-        except (FileNotFoundError, ValueError):
-            raise InvalidRequestError("source", f"{os.fspath(source)} carries no xenodia provenance") from None
-        # Its own row, when this output folder made it: the URLs of URL references are there.
-        return journal.entry(journal_id) if isinstance(journal_id, str) else None
+    if isinstance(source, str):
+        found = journal.entry(source) if _JOURNAL_ID.fullmatch(source) else None
+        return found if found is not None else journal.find_task(source)
     return None
+
+
+def _entry_recipe(entry: JournalEntry, store: OutputStore) -> Recipe:
+    refs = [(r.get("digest"), r.get("url"), r.get("source")) for r in entry.refs]
+    return _recipe(entry.prompt, entry.params, refs, entry.id, store)
 
 
 def _recipe(

@@ -48,13 +48,8 @@ def _escaped(term: str) -> str:
 def prompt_matches(prompt: str, text: str) -> bool:
     """Whether `prompt` holds every word and phrase of `text`, as the index would
     say (case-insensitive, whole words): for results already on screen."""
-    words = [w.casefold() for w in _WORD.findall(prompt)]
-    padded = " " + " ".join(words) + " "
-    for phrase, word in _PHRASE.findall(text):
-        wanted = [w.casefold() for w in _WORD.findall(phrase if phrase else word)]
-        if wanted and " " + " ".join(wanted) + " " not in padded:
-            return False
-    return True
+    padded = " " + " ".join(_WORD.findall(prompt)).casefold() + " "
+    return all(f" {term.casefold()} " in padded for term in _terms(text))
 
 
 @dataclass(frozen=True)

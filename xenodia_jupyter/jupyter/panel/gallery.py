@@ -155,9 +155,9 @@ class Gallery(widgets.VBox):
         if entry is None or not entry.paths:
             self._say(error_html(RuntimeError("the result this remixes is not in this output folder's journal")))
             return
+        result = GenerationResult.from_entry(entry)
         with self._lock:
-            found = self._card(GenerationResult.from_entry(entry), card_thumbnail(GenerationResult.from_entry(entry)),
-                               entry.rating)
+            found = self._card(result, card_thumbnail(result), entry.rating)
             self.cards.insert_oldest(found)
             self.results.insert(0, found.result)
             self._apply_filter_to(found)
