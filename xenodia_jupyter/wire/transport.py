@@ -36,7 +36,7 @@ from ..errors import (
     XenodiaError,
     redact,
 )
-from . import protocol
+from . import connections, protocol
 from .pace import RateLimiter
 
 log = logging.getLogger("xenodia_jupyter")
@@ -162,12 +162,13 @@ class Transport:
         self._traced = transport is None or isinstance(transport, httpx.AsyncHTTPTransport)
         self.max_exchanges = MAX_EXCHANGES
         self._turns: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        limits = httpx.Limits(
+            max_connections=MAX_EXCHANGES, max_keepalive_connections=MAX_EXCHANGES, keepalive_expiry=KEEPALIVE_EXPIRY_S
+        )
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(request_timeout, connect=10.0),
-            transport=transport,
-            limits=httpx.Limits(
-                max_connections=MAX_EXCHANGES, max_keepalive_connections=MAX_EXCHANGES, keepalive_expiry=KEEPALIVE_EXPIRY_S
-            ),
+            transport=transport or connections.http_transport(limits),
+            limits=limits,
             headers={"User-Agent": "xenodia-jupyter/0.1"},
             auth=BearerAuth(api_key, base_url) if api_key else None,
         )
