@@ -50,7 +50,7 @@ PYTHON_NEWEST ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python
 RELEASE_PYTHONS := $(PYTHON_312):$(PYTHON_NEWEST)
 FLOORS        := build/venv-floors
 FLOORS_STAMP  := $(FLOORS)/.installed
-FLOOR_TESTS   := tests/core/test_client.py tests/core/test_core.py tests/e2e/test_run_all.py
+FLOOR_TESTS   := tests/core/test_client.py tests/core/test_core.py tests/e2e/test_run_all.py tests/wire/test_connections.py
 
 $(FLOORS_STAMP): pyproject.toml .ci/floors.txt
 	@test -n "$(PYTHON_OLDEST)" || { echo "no Python 3.10 found: set PYTHON_OLDEST (pyproject claims >=3.10)"; exit 1; }
