@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import socket
 import sqlite3
 import threading
@@ -455,7 +456,7 @@ def _connect(path: Path, busy_timeout_s: float, set_up: Callable[[sqlite3.Connec
             conn.close()
             locked = isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
             if locked and time.monotonic() < deadline:
-                time.sleep(0.02 + 0.08 * (uuid.uuid4().int % 100) / 100)
+                time.sleep(random.uniform(0.02, 0.1))
                 continue
             if locked:
                 raise StorageError(f"the journal {path} is locked by another process ({exc})", path=str(path)) from None
